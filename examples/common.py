@@ -1,0 +1,143 @@
+"""Helpers shared by the example programs: data, pictures, checkpoints.
+
+Kept out of the library because they are conveniences of the examples
+(Pillow, matplotlib and tqdm are example/test extras, not runtime
+dependencies of zhusuan).
+"""
+
+import json
+import os
+import pickle
+import tempfile
+
+import numpy as np
+
+import zhusuan as zs
+
+__all__ = [
+    "load_dataset",
+    "save_image_grid",
+    "plot_curves",
+    "save_checkpoint",
+    "load_checkpoint",
+    "write_json",
+]
+
+
+def load_dataset(name, data_dir=None):
+    """Load ``'mnist'``, ``'fashion-mnist'`` or ``'auto'`` (MNIST if it is on
+    disk, else Fashion-MNIST). Returns ``(resolved_name, x_train, x_test)`` with
+    images as float32 [N, 784] in [0, 1]."""
+    if name == "auto":
+        name = "mnist" if zs.datasets.find_dataset("mnist", data_dir) else "fashion-mnist"
+        print(f"dataset: {name} (auto: MNIST "
+              f"{'found' if name == 'mnist' else 'not found, using Fashion-MNIST'})")
+    if name == "mnist":
+        (x_train, _), (x_test, _) = zs.datasets.load_mnist(data_dir=data_dir)
+    elif name == "fashion-mnist":
+        (x_train, _), (x_test, _) = zs.datasets.load_fashion_mnist(data_dir=data_dir)
+    else:
+        raise ValueError(f"unknown dataset {name!r}")
+    return name, x_train, x_test
+
+
+def save_image_grid(images, path, rows=None, size=28):
+    """Tile [N, size*size] images in [0, 1] into one PNG (white borders)."""
+    from PIL import Image
+
+    images = np.asarray(images, dtype=np.float64).reshape(-1, size, size)
+    n = len(images)
+    cols = int(np.ceil(np.sqrt(n))) if rows is None else int(np.ceil(n / rows))
+    rows = int(np.ceil(n / cols))
+    pad = 2
+    grid = np.ones((rows * (size + pad) + pad, cols * (size + pad) + pad))
+    for i, img in enumerate(images):
+        r, c = divmod(i, cols)
+        y, x = pad + r * (size + pad), pad + c * (size + pad)
+        grid[y:y + size, x:x + size] = img
+    Image.fromarray((np.clip(grid, 0, 1) * 255).astype(np.uint8)).resize(
+        (grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(path)
+
+
+def plot_curves(curves, path, ylabel="ELBO (nats)", title=None):
+    """Line plot of named per-epoch curves (dict name -> list) to a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, ys in curves.items():
+        ax.plot(np.arange(1, len(ys) + 1), ys, marker="o", label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _atomic_write(path, data):
+    """Write bytes to ``path`` so that a crash never leaves it half written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path, obj):
+    _atomic_write(path, json.dumps(obj, indent=2).encode())
+
+
+def _adam_state(opt):
+    groups = []
+    for pg in opt.param_groups:
+        groups.append({k: [v.numpy() for v in pg[k]] for k in ("values", "m") if k in pg})
+    return {"n_step": opt.n_step, "groups": groups}
+
+
+def _load_adam_state(opt, state):
+    import jittor as jt
+
+    opt.n_step = state["n_step"]
+    for pg, saved in zip(opt.param_groups, state["groups"]):
+        for k, arrays in saved.items():
+            for var, arr in zip(pg[k], arrays):
+                var.update(jt.array(arr))
+
+
+def save_checkpoint(path, modules, optimizer, extra):
+    """Atomically save module weights, Adam's moments and ``extra`` (a dict)."""
+    state = {
+        "modules": {name: {k: v.numpy() for k, v in m.state_dict().items()}
+                    for name, m in modules.items()},
+        "optimizer": _adam_state(optimizer),
+        "extra": extra,
+    }
+    _atomic_write(path, pickle.dumps(state, protocol=4))
+
+
+def load_checkpoint(path, modules, optimizer):
+    """Restore what :func:`save_checkpoint` wrote; returns its ``extra``."""
+    try:
+        with open(path, "rb") as f:
+            state = pickle.load(f)
+    except (OSError, pickle.UnpicklingError, EOFError) as exc:
+        raise RuntimeError(f"cannot read checkpoint {path}: {exc}") from exc
+    for name, m in modules.items():
+        if name not in state["modules"]:
+            raise RuntimeError(f"checkpoint {path} has no weights for '{name}'")
+        m.load_state_dict(state["modules"][name])
+    _load_adam_state(optimizer, state["optimizer"])
+    return state["extra"]

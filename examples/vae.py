@@ -1,0 +1,276 @@
+"""The ZhuSuan-Jittor tutorial's variational autoencoder, as a real program.
+
+Trains the tutorial's Generator/Variational pair (784-500-500-40, Bernoulli
+pixels, Normal latents) with the SGVB estimator of the ELBO on dynamically
+binarised images (resampled every epoch); evaluates the test ELBO every epoch
+on one fixed binarisation of the test set, and at the end the
+importance-sampled test log-likelihood. Writes into ``--out-dir``:
+
+* ``metrics.json``: dataset, epochs, train/test ELBO per epoch, test_ll, is_k,
+  is_n, train_seconds, steps_per_second, backend;
+* ``test_images.png``, ``reconstructions.png``, ``prior_samples.png``;
+* ``learning_curve.png``;
+* ``checkpoint.pkl`` (written atomically every epoch; ``--resume`` goes on
+  from it).
+
+Run: ``python examples/vae.py`` (see ``--help``).
+"""
+
+import argparse
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import zhusuan as zs  # noqa: E402  (sets up Jittor before it is imported)
+import jittor as jt  # noqa: E402
+from jittor import nn  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from common import (  # noqa: E402
+    load_checkpoint,
+    load_dataset,
+    plot_curves,
+    save_checkpoint,
+    save_image_grid,
+    write_json,
+)
+from zhusuan import BayesianNet  # noqa: E402
+
+
+class Generator(BayesianNet):
+    """p(z) p(x | z), exactly as in the tutorial (``batch_size`` may be changed
+    between calls to evaluate a last, smaller batch)."""
+
+    def __init__(self, x_dim, z_dim, batch_size):
+        super().__init__()
+        self.x_dim = x_dim
+        self.z_dim = z_dim
+        self.batch_size = batch_size
+        self.fc1 = nn.Linear(z_dim, 500)
+        self.act1 = nn.Relu()
+        self.fc2 = nn.Linear(500, 500)
+        self.act2 = nn.Relu()
+        self.fc2_ = nn.Linear(500, x_dim)
+        self.act2_ = nn.Sigmoid()
+
+    def execute(self, observed):
+        self.observe(observed)
+        mean = jt.zeros([self.batch_size, self.z_dim])
+        std = jt.ones([self.batch_size, self.z_dim])
+        z = self.sn('Normal', name='z', mean=mean, std=std, reparameterize=False,
+                    reduce_mean_dims=[0], reduce_sum_dims=[1])
+        x_probs = self.act2_(self.fc2_(self.act2(self.fc2(self.act1(self.fc1(z))))))
+        self.cache['x_mean'] = x_probs
+        self.sn('Bernoulli', name='x', probs=x_probs,
+                reduce_mean_dims=[0], reduce_sum_dims=[1])
+        return self
+
+
+class Variational(BayesianNet):
+    """q(z | x), exactly as in the tutorial."""
+
+    def __init__(self, x_dim, z_dim, batch_size):
+        super().__init__()
+        self.x_dim = x_dim
+        self.z_dim = z_dim
+        self.batch_size = batch_size
+        self.fc1 = nn.Linear(x_dim, 500)
+        self.act1 = nn.Relu()
+        self.fc2 = nn.Linear(500, 500)
+        self.act2 = nn.Relu()
+        self.fc3 = nn.Linear(500, z_dim)
+        self.fc4 = nn.Linear(500, z_dim)
+        self.dist = None
+
+    def execute(self, observed):
+        self.observe(observed)
+        x = self.observed['x']
+        z_logits = self.act2(self.fc2(self.act1(self.fc1(x))))
+        z_mean = self.fc3(z_logits)
+        z_std = jt.exp(self.fc4(z_logits))
+        self.sn('Normal', name='z', mean=z_mean, std=z_std, reparameterize=True,
+                reduce_mean_dims=[0], reduce_sum_dims=[1])
+        return self
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--dataset", choices=["auto", "mnist", "fashion-mnist"], default="auto")
+    p.add_argument("--data-dir", default=None, help="where the IDX files are")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--z-dim", type=int, default=40)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--out-dir", default="results/vae")
+    p.add_argument("--is-k", type=int, default=1000,
+                   help="importance samples per test image for the log-likelihood")
+    p.add_argument("--is-n", type=int, default=None,
+                   help="test images for the log-likelihood (default: all)")
+    p.add_argument("--backend", choices=["auto", *zs.kernels.BACKENDS], default="auto",
+                   help="kernel backend (auto: the fastest available)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from <out-dir>/checkpoint.pkl")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="stop each epoch after this many steps (for smoke tests)")
+    p.add_argument("--log-losses", type=int, default=0,
+                   help="record the first N training losses in metrics.json")
+    args = p.parse_args(argv)
+    for name in ("epochs", "batch_size", "z_dim", "is_k"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.is_n is not None and args.is_n < 1:
+        p.error("--is-n must be >= 1")
+    return args
+
+
+def batches(x, batch_size):
+    for start in range(0, len(x), batch_size):
+        yield x[start:start + batch_size]
+
+
+def evaluate_elbo(model, generator, variational, x_test, batch_size):
+    """Mean test ELBO (one sample per image) over the whole test set."""
+    total, count = 0.0, 0
+    with jt.no_grad():
+        for xb in batches(x_test, batch_size):
+            generator.batch_size = variational.batch_size = len(xb)
+            elbo = model.bound({'x': jt.array(xb)}).item()
+            total += elbo * len(xb)
+            count += len(xb)
+    generator.batch_size = variational.batch_size = batch_size
+    return total / count
+
+
+def evaluate_ll(generator, variational, x_test, batch_size, k):
+    """Importance-sampled log p(x) per test image (k samples each)."""
+    out = []
+    bar = tqdm(total=len(x_test), desc=f"test log-likelihood (k={k})", unit="img")
+    for xb in batches(x_test, batch_size):
+        generator.batch_size = variational.batch_size = len(xb)
+        out.append(zs.evaluation.is_loglikelihood(
+            generator, variational, {'x': jt.array(xb)}, n_samples=k))
+        bar.update(len(xb))
+        bar.set_postfix(ll=f"{np.concatenate(out).mean():.2f}")
+    bar.close()
+    generator.batch_size = variational.batch_size = batch_size
+    return np.concatenate(out)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.backend != "auto":
+        zs.kernels.set_backend(args.backend)
+    backend = zs.kernels.get_backend()
+    os.makedirs(args.out_dir, exist_ok=True)
+    ckpt_path = os.path.join(args.out_dir, "checkpoint.pkl")
+
+    dataset, x_train, x_test = load_dataset(args.dataset, args.data_dir)
+    x_test_bin = zs.datasets.binarize_fixed(x_test, seed=args.seed)
+    rng = np.random.default_rng(args.seed)
+    jt.set_global_seed(args.seed)
+
+    x_dim, bs = x_train.shape[1], args.batch_size
+    generator = Generator(x_dim, args.z_dim, bs)
+    variational = Variational(x_dim, args.z_dim, bs)
+    model = zs.variational.ELBO(generator, variational)
+    optimizer = jt.optim.Adam(model.parameters(), args.lr)
+
+    state = {"epoch": 0, "train_elbo": [], "test_elbo": [], "train_seconds": 0.0,
+             "steps": 0, "losses": []}
+    if args.resume:
+        if not os.path.exists(ckpt_path):
+            raise SystemExit(f"--resume: no checkpoint at {ckpt_path}")
+        state = load_checkpoint(ckpt_path, {"generator": generator,
+                                            "variational": variational}, optimizer)
+        rng.bit_generator.state = state.pop("rng")
+        jt.set_global_seed(args.seed + state["epoch"])
+        print(f"resumed from {ckpt_path} after epoch {state['epoch']}")
+    print(f"backend: {backend}; {dataset}: {len(x_train)} train, {len(x_test)} test images")
+
+    num_batches = len(x_train) // bs  # the tutorial drops the last partial batch
+    if args.max_steps:
+        num_batches = min(num_batches, args.max_steps)
+    for epoch in range(state["epoch"], args.epochs):
+        x_epoch = zs.datasets.binarize(x_train[rng.permutation(len(x_train))], rng)
+        bar = tqdm(range(num_batches), desc=f"epoch {epoch + 1}/{args.epochs}",
+                   unit="step", leave=False)
+        t0 = time.perf_counter()
+        run_sum, elbo_sum = 0.0, 0.0
+        for step in bar:
+            x = jt.array(x_epoch[step * bs:(step + 1) * bs])
+            loss = model({'x': x})
+            optimizer.step(loss)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise FloatingPointError(f"loss is {value} at epoch {epoch + 1}, step {step}")
+            if len(state["losses"]) < args.log_losses:
+                state["losses"].append(value)
+            elbo_sum -= value
+            run_sum = value if step == 0 else 0.98 * run_sum + 0.02 * value
+            if step % 20 == 0:
+                bar.set_postfix(loss=f"{run_sum:.2f}")
+        seconds = time.perf_counter() - t0
+        state["train_seconds"] += seconds
+        state["steps"] += num_batches
+        bar.close()
+        test_elbo = evaluate_elbo(model, generator, variational, x_test_bin, bs)
+        state["train_elbo"].append(elbo_sum / num_batches)
+        state["test_elbo"].append(test_elbo)
+        state["epoch"] = epoch + 1
+        print(f"epoch {epoch + 1}/{args.epochs}: train ELBO {state['train_elbo'][-1]:.2f}, "
+              f"test ELBO {test_elbo:.2f} ({num_batches / seconds:.1f} steps/s)")
+        save_checkpoint(ckpt_path, {"generator": generator, "variational": variational},
+                        optimizer, dict(state, rng=rng.bit_generator.state))
+
+    # Pictures: test images, their reconstructions, samples from the prior.
+    n_show = 64
+    with jt.no_grad():
+        xb = x_test_bin[:bs]
+        q = variational({'x': jt.array(xb)})
+        z = q.nodes['z'].dist.mean  # reconstruct from the posterior mean
+        recon = generator({'z': z, 'x': jt.array(xb)}).cache['x_mean'].numpy()
+        prior = generator({}).cache['x_mean'].numpy()
+    save_image_grid(x_test[:n_show], os.path.join(args.out_dir, "test_images.png"))
+    save_image_grid(recon[:n_show], os.path.join(args.out_dir, "reconstructions.png"))
+    save_image_grid(prior[:n_show], os.path.join(args.out_dir, "prior_samples.png"))
+    plot_curves({"train ELBO": state["train_elbo"], "test ELBO": state["test_elbo"]},
+                os.path.join(args.out_dir, "learning_curve.png"),
+                title=f"VAE on {dataset} ({backend} backend)")
+
+    is_n = len(x_test) if args.is_n is None else min(args.is_n, len(x_test))
+    ll = evaluate_ll(generator, variational, x_test_bin[:is_n], bs, args.is_k)
+    test_ll = float(ll.mean())
+    print(f"test log-likelihood (k={args.is_k}, {is_n} images): {test_ll:.2f} nats")
+
+    metrics = {
+        "dataset": dataset,
+        "epochs": state["epoch"],
+        "train_elbo": state["train_elbo"],
+        "test_elbo": state["test_elbo"],
+        "test_ll": test_ll,
+        "is_k": args.is_k,
+        "is_n": is_n,
+        "train_seconds": state["train_seconds"],
+        "steps_per_second": state["steps"] / max(state["train_seconds"], 1e-9),
+        "backend": backend,
+        "batch_size": bs,
+        "z_dim": args.z_dim,
+        "lr": args.lr,
+        "seed": args.seed,
+    }
+    if args.log_losses:
+        metrics["first_losses"] = state["losses"]
+    write_json(os.path.join(args.out_dir, "metrics.json"), metrics)
+    print(f"wrote {args.out_dir}/metrics.json and pictures")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Numerically stable helpers on Jittor Vars, kept in one place.
+
+Jittor's own versions of several of these are traps (``logsumexp`` without a
+max shift, ``log_sigmoid`` as ``log(sigmoid(x))``, ``softplus`` with a
+threshold, no ``log1p``), so everything in zhusuan that needs them imports
+them from here.
+
+Constants are built in the dtype of the Var they meet: a Python float mixed
+into a float64 Jittor op is rounded to float32 first (an error of about 1e-8
+relative), so :func:`const` creates a typed constant instead.
+"""
+
+import math
+
+import jittor as jt
+import numpy as np
+
+__all__ = [
+    "FLOAT_DTYPES",
+    "dtype_name",
+    "const",
+    "as_var",
+    "log1p",
+    "softplus",
+    "log_sigmoid",
+    "logsumexp",
+    "log_mean_exp",
+    "clamp_probs",
+    "probs_to_logits",
+    "HALF_LOG_2PI",
+]
+
+FLOAT_DTYPES = ("float32", "float64")
+HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def dtype_name(x):
+    """The dtype of a Var as a string such as ``'float32'``."""
+    return str(x.dtype)
+
+
+def const(value, dtype):
+    """A constant Var of shape [1] holding ``value`` exactly in ``dtype``."""
+    with jt.flag_scope(auto_convert_64_to_32=0):
+        return jt.array(np.asarray([value], dtype=dtype))
+
+
+def as_var(value, dtype=None, name="value"):
+    """Turn a Var, numpy array or Python number into a Var.
+
+    Numpy float64 input keeps float64 (we do not rely on Jittor's global
+    ``auto_convert_64_to_32``). ``dtype`` casts when given.
+    """
+    if isinstance(value, jt.Var):
+        return value if dtype is None or dtype_name(value) == dtype else value.cast(dtype)
+    if isinstance(value, (bool, int, float, np.number, np.ndarray, list, tuple)):
+        arr = np.asarray(value)
+        if dtype is None:
+            dtype = "float64" if arr.dtype == np.float64 else "float32"
+        with jt.flag_scope(auto_convert_64_to_32=0):
+            return jt.array(arr.astype(dtype))
+    raise TypeError(
+        f"{name} must be a jittor Var, numpy array or number, got {type(value).__name__}"
+    )
+
+
+def log1p(u):
+    """``log(1 + u)`` accurate for small ``u``.
+
+    Jittor has no ``log1p``. We use the classic correction (Goldberg, "What
+    every computer scientist should know about floating-point arithmetic",
+    Thm 4): with ``w = 1 + u`` rounded, ``log(w) * u / (w - 1)`` is accurate to
+    a few ulps; when ``w == 1`` the answer is ``u`` itself.
+    """
+    w = u + const(1.0, dtype_name(u))
+    d = w - const(1.0, dtype_name(u))
+    safe_d = jt.ternary(d == 0, jt.ones_like(d), d)
+    return jt.ternary(d == 0, u, jt.log(w) * (u / safe_d))
+
+
+def softplus(x):
+    """``log(1 + exp(x))`` without overflow or loss for very negative ``x``."""
+    return jt.maximum(x, jt.zeros_like(x)) + log1p(jt.exp(-jt.abs(x)))
+
+
+def log_sigmoid(x):
+    """``log(sigmoid(x)) = -softplus(-x)``, finite for any finite ``x``."""
+    return -softplus(-x)
+
+
+def logsumexp(x, dim, keepdims=False):
+    """``log(sum(exp(x), dim))`` with the max shift that Jittor's version lacks.
+
+    Rows whose maximum is -inf give -inf (not NaN).
+    """
+    m = jt.max(x, dim=dim, keepdims=True).detach()
+    m = jt.ternary(jt.isinf(m), jt.zeros_like(m), m)
+    out = jt.log(jt.sum(jt.exp(x - m), dim=dim, keepdims=True)) + m
+    if not keepdims:
+        out = out.squeeze(dim) if len(out.shape) > 1 else out
+    return out
+
+
+def log_mean_exp(x, dim, keepdims=False):
+    """``log(mean(exp(x), dim))``, stable (see :func:`logsumexp`)."""
+    n = x.shape[dim]
+    return logsumexp(x, dim, keepdims) - const(math.log(n), dtype_name(x))
+
+
+# (smallest positive normal, largest number below 1) per dtype; written out
+# because np.finfo warns once Jittor has set flush-to-zero mode.
+_PROB_BOUNDS = {
+    "float32": (2.0**-126, 1.0 - 2.0**-24),
+    "float64": (2.0**-1022, 1.0 - 2.0**-53),
+}
+
+
+def clamp_probs(p):
+    """Clamp probabilities into the open interval (0, 1) as the dtype allows.
+
+    The bounds are the smallest positive normal number and the largest number
+    below one, so the clamp changes nothing that is representable inside
+    (0, 1); it only stops an exact 0 or 1 (a saturated float sigmoid) from
+    turning into an infinite logit.
+    """
+    lo, hi = _PROB_BOUNDS[dtype_name(p)]
+    return jt.clamp(p, lo, hi)
+
+
+def probs_to_logits(p):
+    """``log(p) - log(1 - p)`` computed with ``log1p`` on clamped ``p``."""
+    pc = clamp_probs(p)
+    return jt.log(pc) - log1p(-pc)
