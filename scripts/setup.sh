@@ -47,8 +47,9 @@ fi
 PY="$VENV/bin/python"
 # Reinstall only when the build inputs changed (Python edits need nothing:
 # the install is editable).
-hash=$(cat pyproject.toml setup.py CMakeLists.txt $(find csrc -type f 2>/dev/null | sort) \
-       2>/dev/null | sha256sum | cut -c1-16)
+inputs=$(ls pyproject.toml setup.py CMakeLists.txt 2>/dev/null || true; \
+        find csrc -type f 2>/dev/null | sort || true)
+hash=$(cat $inputs | sha256sum | cut -c1-16)
 stamp="$VENV/.zhusuan-install-$hash"
 reinstall=0
 [ -f "$stamp" ] || reinstall=1
