@@ -41,6 +41,9 @@ from common import (  # noqa: E402
 )
 from zhusuan import BayesianNet  # noqa: E402
 
+# Redraw the progress bars often on a terminal, rarely into a log file.
+BAR_INTERVAL = 0.2 if sys.stderr.isatty() else 30.0
+
 
 class Generator(BayesianNet):
     """p(z) p(x | z), exactly as in the tutorial (``batch_size`` may be changed
@@ -141,7 +144,7 @@ def evaluate_elbo(model, generator, variational, x_test, batch_size):
     with jt.no_grad():
         for xb in batches(x_test, batch_size):
             generator.batch_size = variational.batch_size = len(xb)
-            elbo = model.bound({'x': jt.array(xb)}).item()
+            elbo = float(model.bound({'x': jt.array(xb)}).mean().item())
             total += elbo * len(xb)
             count += len(xb)
     generator.batch_size = variational.batch_size = batch_size
@@ -151,7 +154,8 @@ def evaluate_elbo(model, generator, variational, x_test, batch_size):
 def evaluate_ll(generator, variational, x_test, batch_size, k):
     """Importance-sampled log p(x) per test image (k samples each)."""
     out = []
-    bar = tqdm(total=len(x_test), desc=f"test log-likelihood (k={k})", unit="img")
+    bar = tqdm(total=len(x_test), desc=f"test log-likelihood (k={k})", unit="img",
+               mininterval=BAR_INTERVAL)
     for xb in batches(x_test, batch_size):
         generator.batch_size = variational.batch_size = len(xb)
         out.append(zs.evaluation.is_loglikelihood(
@@ -200,7 +204,7 @@ def main(argv=None):
     for epoch in range(state["epoch"], args.epochs):
         x_epoch = zs.datasets.binarize(x_train[rng.permutation(len(x_train))], rng)
         bar = tqdm(range(num_batches), desc=f"epoch {epoch + 1}/{args.epochs}",
-                   unit="step", leave=False)
+                   unit="step", leave=False, mininterval=BAR_INTERVAL)
         t0 = time.perf_counter()
         run_sum, elbo_sum = 0.0, 0.0
         for step in bar:

@@ -16,6 +16,8 @@ summed over ``axes`` of the broadcast shape, times ``weight``, which is where
 the fused kernels come in) and ``_sample(n_samples)``.
 """
 
+import copy
+
 import jittor as jt
 
 from .. import kernels
@@ -89,9 +91,21 @@ class Distribution:
             full = full[: len(full) - len(self._value_shape)]
         return list(full)
 
+    # Attributes holding parameter Vars (for _detached); set by subclasses.
+    _param_attrs = ()
+
     def _params(self):
         """The parameter Vars that determine the batch shape."""
         raise NotImplementedError
+
+    def _detached(self):
+        """A shallow copy whose parameters carry no gradient."""
+        other = copy.copy(self)
+        for attr in self._param_attrs:
+            value = getattr(self, attr)
+            if isinstance(value, jt.Var):
+                setattr(other, attr, value.detach())
+        return other
 
     def _param(self, value, name):
         """Turn a user's parameter into a Var of the distribution's dtype."""

@@ -28,6 +28,7 @@ class Bernoulli(Distribution):
     param_names = ("logits", "probs")
     is_continuous = False
     has_rsample = False
+    _param_attrs = ("logits", "_probs")
 
     def __init__(self, logits=None, probs=None, dtype=None, group_ndims=0,
                  is_reparameterized=False, validate_args=False, **kwargs):

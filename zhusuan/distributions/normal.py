@@ -32,6 +32,7 @@ class Normal(Distribution):
     param_names = ("mean", "std", "logstd")
     is_continuous = True
     has_rsample = True
+    _param_attrs = ("mean", "_scale")
 
     def __init__(self, mean=0.0, std=None, logstd=None, dtype=None, group_ndims=0,
                  is_reparameterized=True, validate_args=False, **kwargs):

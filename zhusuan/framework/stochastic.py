@@ -68,7 +68,9 @@ class StochasticTensor:
             )
         self.multiplier = multiplier
         self._log_prob = {}
-        ctx_k = net._particles
+        # The particle context is the net's at creation time: log-densities may
+        # be asked for after the objective's context has been left.
+        ctx_k = self._ctx_particles = net._particles
         if observation is not None:
             self.is_observed = True
             self._tensor = dist._prepare_value(observation, node=name)
@@ -83,7 +85,7 @@ class StochasticTensor:
                 axes, weight = self._plan(self._sampled_shape(k), per_point=net._per_point)
                 fused = dist._rsample_log_prob(k, axes, weight)
             if fused is not None:
-                self._tensor, self._log_prob[net._per_point] = fused
+                self._tensor, self._log_prob[(net._per_point, False, False)] = fused
             else:
                 self._tensor = dist.sample(k)
 
@@ -117,7 +119,7 @@ class StochasticTensor:
         value = list(self._tensor.shape)
         batch = self.dist.batch_shape + self.dist.value_shape
         core = value[1:] if self._sample_axis else value
-        if (not self._sample_axis and self.net._particles is not None
+        if (not self._sample_axis and self._ctx_particles is not None
                 and len(batch) == len(core) + 1):
             batch = batch[1:]  # the parameters carry the particle axis
         # Every trailing axis of the value must equal the parameters' axis, or
@@ -138,7 +140,7 @@ class StochasticTensor:
         """(has_sample_axis, base_shape) for the broadcast shape ``full``."""
         if self._sample_axis:
             return True, list(full[1:])
-        if self.net._particles is not None and len(full) == len(self._tensor.shape) + 1:
+        if self._ctx_particles is not None and len(full) == len(self._tensor.shape) + 1:
             # The parameters carry the particle axis (e.g. x given z-particles).
             return True, list(full[1:])
         return False, list(full)
@@ -193,9 +195,31 @@ class StochasticTensor:
         axes += [off + rest[p] for p in mean_pos + sum_pos]
         return sorted(axes), weight
 
-    def _reduced_log_prob(self, per_point):
-        if per_point not in self._log_prob:
+    def _reduced_log_prob(self, per_point, stop_params=False, detach_value=False):
+        """The reduced log-density; cached per mode.
+
+        ``stop_params``: parameters detached, the value keeps its gradient (the
+        path-derivative estimator). ``detach_value``: the value detached, the
+        parameters keep theirs (score-function and wake-sleep updates).
+        """
+        key = (per_point, stop_params, detach_value)
+        if key not in self._log_prob:
             axes, weight = self._plan(self._full_shape(), per_point)
-            self._log_prob[per_point] = self.dist._log_prob_reduced(
-                self._tensor, axes, weight)
-        return self._log_prob[per_point]
+            dist = self.dist._detached() if stop_params else self.dist
+            value = self._tensor.detach() if detach_value else self._tensor
+            self._log_prob[key] = dist._log_prob_reduced(value, axes, weight)
+        return self._log_prob[key]
+
+    def _reduce_elementwise(self, elem, per_point):
+        """Apply this node's reductions to an elementwise term of its shape
+        (e.g. an analytic KL), broadcasting it to the node's value first."""
+        full = self._full_shape()
+        if list(elem.shape) != list(full):
+            elem = elem.broadcast(list(full))
+        axes, weight = self._plan(full, per_point)
+        out = jt.sum(elem, dims=tuple(axes)) if axes else elem
+        if weight != 1.0:
+            from ..numerics import const
+
+            out = out * const(weight, str(out.dtype))
+        return out.reshape(kernels.reduced_shape(full, axes))

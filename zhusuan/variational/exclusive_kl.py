@@ -1,102 +1,195 @@
 """The evidence lower bound (exclusive KL) and its gradient estimators."""
 
+import math
+
 import jittor as jt
 
-from ..framework.bn import particles
+from ..numerics import const
+from .base import VariationalObjective, mean_all, mean_over_particles, run_nets
+from .kl import analytic_kl_elementwise
 
 __all__ = ["EvidenceLowerBoundObjective", "ELBO", "run_pair"]
 
 
 def run_pair(generator, variational, observed, n_samples=None, per_point=False):
-    """Run the variational net, then the generator on its latent samples.
-
-    Returns ``(log_p, log_q, q_net)`` where ``log_p`` is the generator's log
-    joint and ``log_q`` the sum of the variational net's latent nodes, each
-    with the nodes' reductions (over the data batch axis too, unless
-    ``per_point``). With ``n_samples`` both carry a leading particle axis.
-    """
-    if not isinstance(observed, dict):
-        raise TypeError(f"observed must be a dict, got {type(observed).__name__}")
-    with particles(variational, n_samples, per_point=per_point):
-        q = variational(observed)
-        q = variational if q is None else q
-        latent = {n: s for n, s in q.nodes.items() if not s.is_observed}
-        if not latent:
-            raise ValueError("the variational net has no latent (unobserved) nodes")
-        log_q = q._log_joint(latent.values(), per_point)
-    clash = sorted(set(latent) & set(observed))
-    if clash:
-        raise ValueError(f"latent node(s) {clash} of the variational net are also observed")
-    joint_obs = dict(observed)
-    joint_obs.update({n: s.tensor for n, s in latent.items()})
-    carried = [n for n, s in latent.items() if s._sample_axis]
-    with particles(generator, n_samples, particle_names=carried, per_point=per_point):
-        p = generator(joint_obs)
-        p = generator if p is None else p
-        log_p = p._log_joint(p.nodes.values(), per_point)
-    return log_p, log_q, q
+    """``(log_p, log_q, q)`` after one joint call (see :func:`run_nets`)."""
+    run = run_nets(generator, variational, observed, n_samples, per_point)
+    return run.log_p(), run.log_q(), run.q
 
 
-class EvidenceLowerBoundObjective(jt.Module):
+class EvidenceLowerBoundObjective(VariationalObjective):
     r"""The evidence lower bound, as a Module.
 
     .. math::
         \mathcal{L}(x) = \mathbb{E}_{q(z|x)}[\log p(x, z) - \log q(z|x)]
+        \le \log p(x)
 
-    ``model(observed)`` returns the surrogate cost to minimise with the SGVB
-    (reparameterisation) estimator, so ``optimizer.step(model({'x': x}))``
-    trains both nets. The cost is the negative ELBO reduced as the nodes'
+    Calling the objective, ``model(observed)``, returns the surrogate cost to
+    minimise (what ``optimizer.step`` takes) for ``estimator``:
+
+    * ``'auto'`` (default): reparameterised latents by SGVB, the others by
+      REINFORCE (score function with the baselines below); when every latent
+      is reparameterised this is exactly :meth:`sgvb`;
+    * ``'sgvb'``: :meth:`sgvb`; ``'reinforce'``: :meth:`reinforce`.
+
+    The SGVB cost is the negative ELBO reduced as the nodes'
     ``reduce_mean_dims``/``reduce_sum_dims`` say; with ``n_samples=k`` the
-    nets draw ``k`` particles and the cost averages over them.
+    nets draw k particles (DESIGN.md, "Particles") and the cost averages them.
 
     Parameters
     ----------
-    generator : BayesianNet
-        The model p(x, z); its latent nodes are observed with q's samples.
-    variational : BayesianNet
-        The approximate posterior q(z | x).
+    generator, variational : BayesianNet
+        The model p(x, z) (its latent nodes observed with q's samples) and the
+        approximate posterior q(z | x).
+    estimator : {'auto', 'sgvb', 'reinforce'}
     n_samples : int, optional
-        Particles per data point (None: as the nets say, one by default).
+        Particles per data point (default: as the nets say, one).
+    use_path_derivative : bool
+        "Sticking the landing" (Roeder et al., 2017): score q's density with
+        its parameters detached, dropping the score term whose expectation is
+        zero, so the gradient variance vanishes when q is the posterior.
+    analytic_kl : bool
+        Replace ``log p(z) - log q(z)`` by ``-KL(q || p)`` in closed form for
+        latents whose q and p are both Normal (like Pyro's
+        ``TraceMeanField_ELBO``). Opt-in.
+    decay : float
+        Decay of the moving-average baseline of :meth:`reinforce`.
+    variance_normalization : bool
+        Divide the REINFORCE signal by a moving estimate of its standard
+        deviation (as ZhuSuan does).
     """
 
-    def __init__(self, generator, variational, n_samples=None):
-        super().__init__()
-        self.generator = generator
-        self.variational = variational
-        self.n_samples = n_samples
+    def __init__(self, generator, variational, estimator="auto", n_samples=None,
+                 use_path_derivative=False, analytic_kl=False, decay=0.8,
+                 variance_normalization=False):
+        super().__init__(generator, variational, n_samples)
+        if estimator not in ("auto", "sgvb", "reinforce"):
+            raise ValueError(f"estimator must be 'auto', 'sgvb' or 'reinforce', got "
+                             f"{estimator!r}")
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"decay must be in [0, 1), got {decay!r}")
+        self.estimator = estimator
+        self.use_path_derivative = bool(use_path_derivative)
+        self.analytic_kl = bool(analytic_kl)
+        self.decay = float(decay)
+        self.variance_normalization = bool(variance_normalization)
+        # Baseline state (underscored: not Jittor parameters).
+        self._moving_mean = None
+        self._moving_var = None
 
-    def execute(self, observed):
-        return self.sgvb(observed)
+    def execute(self, observed, baseline=None):
+        if self.estimator == "sgvb":
+            return self.sgvb(observed)
+        if self.estimator == "reinforce":
+            return self.reinforce(observed, baseline=baseline)
+        return self._auto(observed, baseline)
 
-    def _elbo(self, observed):
-        log_p, log_q, q = run_pair(self.generator, self.variational, observed,
-                                   self.n_samples)
-        elbo = log_p - log_q
-        has_particles = any(s._sample_axis for s in q.nodes.values() if not s.is_observed)
-        return elbo, q, has_particles
+    # -- the bound ------------------------------------------------------------------
+    def _elbo_terms(self, run):
+        """log p - log q with the options applied (path derivative, analytic KL)."""
+        kl_names = self._analytic_kl_names(run) if self.analytic_kl else []
+        log_p = run.log_p(exclude=kl_names)
+        q_rest = [s for s in run.q_nodes() if s.name not in kl_names]
+        rep = [s for s in q_rest if s.dist.is_reparameterized]
+        other = [s for s in q_rest if not s.dist.is_reparameterized]
+        terms = log_p
+        if rep:
+            terms = terms - run.log_q(rep, stop_params=self.use_path_derivative)
+        if other:
+            terms = terms - run.log_q(other)
+        for name in kl_names:
+            qs = run.q.nodes[name]
+            kl = analytic_kl_elementwise(qs.dist, run.p.nodes[name].dist)
+            neg_kl = -qs._reduce_elementwise(kl, run.per_point)
+            terms = neg_kl if terms is None else terms + neg_kl
+        return terms
 
-    def sgvb(self, observed):
-        """SGVB surrogate cost (negative ELBO); needs reparameterised latents."""
-        elbo, q, has_particles = self._elbo(observed)
-        for name, node in q.nodes.items():
-            if not node.is_observed and not node.dist.is_reparameterized:
-                raise ValueError(
-                    f"SGVB needs reparameterised latents, but node '{name}' "
-                    f"({type(node.dist).__name__}) is not reparameterised; set "
-                    "reparameterize=True on it"
-                )
-        return -_mean_over_particles(elbo, has_particles)
+    def _analytic_kl_names(self, run):
+        names = []
+        for name in run.latent:
+            qd, pd = run.q.nodes[name].dist, run.p.nodes[name].dist
+            if type(qd).__name__ == "Normal" and type(pd).__name__ == "Normal":
+                names.append(name)
+        if not names:
+            raise ValueError("analytic_kl=True, but no latent has Normal q and p")
+        return names
 
     def bound(self, observed):
-        """The value of the ELBO itself (no gradient tricks)."""
-        elbo, _, has_particles = self._elbo(observed)
-        return _mean_over_particles(elbo, has_particles)
+        """The ELBO itself, one value per data point (batch axis kept)."""
+        run = self._run(observed, per_point=True)
+        elbo = run.log_p() - run.log_q()
+        return mean_over_particles(elbo, run.has_particles)
 
+    # -- estimators -------------------------------------------------------------------
+    def sgvb(self, observed):
+        """SGVB surrogate cost (the negative ELBO); latents must be
+        reparameterised."""
+        run = self._run(observed, per_point=False)
+        for s in run.q_nodes(reparameterized=False):
+            raise ValueError(
+                f"SGVB needs reparameterised latents, but node '{s.name}' "
+                f"({type(s.dist).__name__}) is not reparameterised; set "
+                "reparameterize=True on it, or use reinforce()")
+        elbo = self._elbo_terms(run)
+        return -mean_all(mean_over_particles(elbo, run.has_particles))
 
-def _mean_over_particles(x, has_particles):
-    if has_particles:
-        x = jt.mean(x, dim=0)
-    return jt.mean(x) if x.numel() > 1 else x
+    def reinforce(self, observed, baseline=None):
+        r"""REINFORCE (score-function) surrogate cost.
+
+        .. math::
+            \text{cost} = -\big[\operatorname{sg}(\ell - b)\log q(z)
+            + \log p(x, z)\big], \quad \ell = \log p(x, z) - \log q(z)
+
+        with ``z`` detached, ``b`` a moving average of the signal (decay
+        ``decay``) plus, if given, the learned baseline ``baseline`` (a Var
+        with one value per data point, trained by the added
+        ``0.5 (sg(l) - baseline)^2``).
+        """
+        run = self._run(observed, per_point=True)
+        log_p = run.log_p(detach_value=True)
+        log_q = run.log_q(detach_value=True)
+        cost = self._score_cost(log_p, log_q, log_q, log_p, baseline)
+        return mean_all(cost)
+
+    def _auto(self, observed, baseline):
+        probe = self._run(observed, per_point=True)
+        if not probe.q_nodes(reparameterized=False):
+            return self.sgvb(observed)
+        run = probe
+        rep = run.q_nodes(reparameterized=True)
+        other = run.q_nodes(reparameterized=False)
+        log_p, log_q = run.log_p(), run.log_q()
+        pathwise = log_p if not rep else log_p - run.log_q(
+            rep, stop_params=self.use_path_derivative)
+        cost = self._score_cost(log_p, log_q, run.log_q(other, detach_value=True),
+                                pathwise, baseline)
+        return mean_all(mean_over_particles(cost, run.has_particles))
+
+    def _score_cost(self, log_p, log_q, score_log_q, pathwise, baseline):
+        signal = (log_p - log_q).detach()
+        cost = None
+        if baseline is not None:
+            cost = const(0.5, str(signal.dtype)) * (signal - baseline) ** 2
+            signal = signal - baseline.detach()
+        signal = self._apply_moving_baseline(signal)
+        score = -(signal.detach() * score_log_q) - pathwise
+        return score if cost is None else score + cost
+
+    def _apply_moving_baseline(self, signal):
+        d = self.decay
+        batch_mean = float(signal.mean().item())
+        if self._moving_mean is None:
+            self._moving_mean = batch_mean
+        else:
+            self._moving_mean = d * self._moving_mean + (1 - d) * batch_mean
+        dt = str(signal.dtype)
+        centred = signal - const(self._moving_mean, dt)
+        if self.variance_normalization:
+            batch_var = float((centred ** 2).mean().item())
+            self._moving_var = batch_var if self._moving_var is None else (
+                d * self._moving_var + (1 - d) * batch_var)
+            centred = centred / const(math.sqrt(max(self._moving_var, 1.0)), dt)
+        return centred
 
 
 ELBO = EvidenceLowerBoundObjective

@@ -1,0 +1,106 @@
+"""What every variational objective shares: running q then p on q's samples."""
+
+import jittor as jt
+
+from ..framework.bn import particles
+
+__all__ = ["VariationalObjective", "NetRun", "run_nets"]
+
+
+class NetRun:
+    """The two nets after one joint call.
+
+    ``p`` and ``q`` are the called nets, ``latent`` the names of q's latent
+    (sampled) nodes; ``per_point`` says whether the nodes leave the data batch
+    axis to the objective; ``has_particles`` whether the latent samples carry
+    a leading particle axis.
+    """
+
+    def __init__(self, p, q, latent, per_point, has_particles):
+        self.p, self.q, self.latent = p, q, latent
+        self.per_point, self.has_particles = per_point, has_particles
+
+    def q_nodes(self, reparameterized=None):
+        nodes = [self.q.nodes[n] for n in self.latent]
+        if reparameterized is None:
+            return nodes
+        return [s for s in nodes if s.dist.is_reparameterized == reparameterized]
+
+    def log_p(self, exclude=(), detach_value=False):
+        """Sum of the generator's nodes (except ``exclude``), or None."""
+        return _sum(s._reduced_log_prob(self.per_point, detach_value=detach_value)
+                    for name, s in self.p.nodes.items() if name not in exclude)
+
+    def log_q(self, nodes=None, stop_params=False, detach_value=False):
+        """Sum of q's latent nodes (or of ``nodes``), or None."""
+        nodes = self.q_nodes() if nodes is None else nodes
+        return _sum(s._reduced_log_prob(self.per_point, stop_params=stop_params,
+                                        detach_value=detach_value) for s in nodes)
+
+
+def _sum(terms):
+    total = None
+    for t in terms:
+        total = t if total is None else total + t
+    return total
+
+
+def run_nets(generator, variational, observed, n_samples=None, per_point=False):
+    """Run the variational net, then the generator with q's latent samples
+    observed (DESIGN.md, "Particles")."""
+    if not isinstance(observed, dict):
+        raise TypeError(f"observed must be a dict of name -> value, got "
+                        f"{type(observed).__name__}")
+    with particles(variational, n_samples, per_point=per_point):
+        q = variational(observed)
+        q = variational if q is None else q
+        latent = [n for n, s in q.nodes.items() if not s.is_observed]
+        if not latent:
+            raise ValueError("the variational net has no latent (unobserved) nodes")
+        clash = sorted(set(latent) & set(observed))
+        if clash:
+            raise ValueError(f"latent node(s) {clash} of the variational net are also "
+                             "observed")
+        joint = dict(observed)
+        joint.update({n: q.nodes[n].tensor for n in latent})
+        carried = [n for n in latent if q.nodes[n]._sample_axis]
+    with particles(generator, n_samples, particle_names=carried, per_point=per_point):
+        p = generator(joint)
+        p = generator if p is None else p
+        missing = sorted(set(latent) - set(p.nodes))
+        if missing:
+            raise ValueError(f"latent node(s) {missing} of the variational net have no "
+                             "node of the same name in the generator")
+    return NetRun(p, q, latent, per_point, bool(carried))
+
+
+class VariationalObjective(jt.Module):
+    """Base class: holds the two nets and the number of particles.
+
+    Subclasses implement ``bound(observed)`` (the value of the bound, one
+    number per data point) and estimator methods returning surrogate costs.
+    """
+
+    def __init__(self, generator, variational, n_samples=None):
+        super().__init__()
+        if n_samples is not None and (isinstance(n_samples, bool) or
+                                      not isinstance(n_samples, int) or n_samples < 1):
+            raise ValueError(f"n_samples must be None or an integer >= 1, got "
+                             f"{n_samples!r}")
+        self.generator = generator
+        self.variational = variational
+        self.n_samples = n_samples
+
+    def _run(self, observed, per_point):
+        return run_nets(self.generator, self.variational, observed, self.n_samples,
+                        per_point)
+
+
+def mean_all(x):
+    """Mean over every axis, as a [1] Var."""
+    return jt.mean(x) if x.numel() > 1 else x.reshape([1])
+
+
+def mean_over_particles(x, has_particles):
+    """Average the leading particle axis away, if there is one."""
+    return jt.mean(x, dim=0) if has_particles else x
