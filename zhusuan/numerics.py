@@ -79,8 +79,16 @@ def log1p(u):
 
 
 def softplus(x):
-    """``log(1 + exp(x))`` without overflow or loss for very negative ``x``."""
-    return jt.maximum(x, jt.zeros_like(x)) + log1p(jt.exp(-jt.abs(x)))
+    """``log(1 + exp(x))`` without overflow or loss for very negative ``x``.
+
+    ``max(x, 0)`` is written ``(x + |x|) / 2`` (the same value, exactly): at
+    ``x = 0`` Jittor's ``abs`` has gradient +1 while ``maximum`` gives the tie
+    to its other operand, so ``maximum(x, 0) + log1p(exp(-|x|))`` had gradient
+    -1/2 there instead of sigmoid(0) = 1/2. Sharing one ``|x|`` makes the
+    subgradient choices cancel: ``(1 + s)/2 - s/2 = 1/2`` whatever ``s`` is.
+    """
+    a = jt.abs(x)
+    return (x + a) * const(0.5, dtype_name(x)) + log1p(jt.exp(-a))
 
 
 def log_sigmoid(x):
@@ -123,8 +131,12 @@ def clamp_probs(p):
     (0, 1); it only stops an exact 0 or 1 (a saturated float sigmoid) from
     turning into an infinite logit.
     """
-    lo, hi = _PROB_BOUNDS[dtype_name(p)]
-    return jt.clamp(p, lo, hi)
+    dt = dtype_name(p)
+    lo, hi = _PROB_BOUNDS[dt]
+    # Typed constants, not jt.clamp(p, lo, hi): Jittor rounds Python floats to
+    # float32, where 2**-1022 is 0 and 1 - 2**-53 is 1, so a float64 clamp
+    # would let exact 0 and 1 through (and give infinite logits).
+    return jt.minimum(jt.maximum(p, const(lo, dt)), const(hi, dt))
 
 
 def probs_to_logits(p):

@@ -52,16 +52,18 @@ class EvidenceLowerBoundObjective(VariationalObjective):
         Replace ``log p(z) - log q(z)`` by ``-KL(q || p)`` in closed form for
         latents whose q and p are both Normal (like Pyro's
         ``TraceMeanField_ELBO``). Opt-in.
+    variance_reduction : bool
+        Subtract a moving average of the REINFORCE signal (a baseline).
     decay : float
-        Decay of the moving-average baseline of :meth:`reinforce`.
+        Decay of that moving average.
     variance_normalization : bool
         Divide the REINFORCE signal by a moving estimate of its standard
         deviation (as ZhuSuan does).
     """
 
     def __init__(self, generator, variational, estimator="auto", n_samples=None,
-                 use_path_derivative=False, analytic_kl=False, decay=0.8,
-                 variance_normalization=False):
+                 use_path_derivative=False, analytic_kl=False, variance_reduction=True,
+                 decay=0.8, variance_normalization=False):
         super().__init__(generator, variational, n_samples)
         if estimator not in ("auto", "sgvb", "reinforce"):
             raise ValueError(f"estimator must be 'auto', 'sgvb' or 'reinforce', got "
@@ -71,6 +73,7 @@ class EvidenceLowerBoundObjective(VariationalObjective):
         self.estimator = estimator
         self.use_path_derivative = bool(use_path_derivative)
         self.analytic_kl = bool(analytic_kl)
+        self.variance_reduction = bool(variance_reduction)
         self.decay = float(decay)
         self.variance_normalization = bool(variance_normalization)
         # Baseline state (underscored: not Jittor parameters).
@@ -141,9 +144,9 @@ class EvidenceLowerBoundObjective(VariationalObjective):
             + \log p(x, z)\big], \quad \ell = \log p(x, z) - \log q(z)
 
         with ``z`` detached, ``b`` a moving average of the signal (decay
-        ``decay``) plus, if given, the learned baseline ``baseline`` (a Var
-        with one value per data point, trained by the added
-        ``0.5 (sg(l) - baseline)^2``).
+        ``decay``; off with ``variance_reduction=False``) plus, if given, the
+        learned, input-dependent baseline ``baseline`` (a Var with one value
+        per data point, trained by the added ``0.5 (sg(l) - baseline)^2``).
         """
         run = self._run(observed, per_point=True)
         log_p = run.log_p(detach_value=True)
@@ -176,6 +179,8 @@ class EvidenceLowerBoundObjective(VariationalObjective):
         return score if cost is None else score + cost
 
     def _apply_moving_baseline(self, signal):
+        if not self.variance_reduction:
+            return signal
         d = self.decay
         batch_mean = float(signal.mean().item())
         if self._moving_mean is None:
