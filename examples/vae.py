@@ -101,8 +101,9 @@ class Variational(BayesianNet):
         return self
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+def build_parser(description=None, out_dir="results/vae"):
+    """The command line shared by the VAE-family examples."""
+    p = argparse.ArgumentParser(description=description or __doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", choices=["auto", "mnist", "fashion-mnist"], default="auto")
     p.add_argument("--data-dir", default=None, help="where the IDX files are")
@@ -111,7 +112,7 @@ def parse_args(argv=None):
     p.add_argument("--z-dim", type=int, default=40)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=1234)
-    p.add_argument("--out-dir", default="results/vae")
+    p.add_argument("--out-dir", default=out_dir)
     p.add_argument("--is-k", type=int, default=1000,
                    help="importance samples per test image for the log-likelihood")
     p.add_argument("--is-n", type=int, default=None,
@@ -124,13 +125,21 @@ def parse_args(argv=None):
                    help="stop each epoch after this many steps (for smoke tests)")
     p.add_argument("--log-losses", type=int, default=0,
                    help="record the first N training losses in metrics.json")
-    args = p.parse_args(argv)
+    return p
+
+
+def check_args(p, args):
     for name in ("epochs", "batch_size", "z_dim", "is_k"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.is_n is not None and args.is_n < 1:
         p.error("--is-n must be >= 1")
     return args
+
+
+def parse_args(argv=None):
+    p = build_parser()
+    return check_args(p, p.parse_args(argv))
 
 
 def batches(x, batch_size):
@@ -167,8 +176,18 @@ def evaluate_ll(generator, variational, x_test, batch_size, k):
     return np.concatenate(out)
 
 
+def elbo_objective(generator, variational, args):
+    return zs.variational.ELBO(generator, variational)
+
+
 def main(argv=None):
-    args = parse_args(argv)
+    return train(parse_args(argv), elbo_objective, "VAE")
+
+
+def train(args, make_objective, title):
+    """Train, evaluate and write every output; ``make_objective(generator,
+    variational, args)`` builds the objective (its call is the cost, its
+    ``bound`` the per-data-point bound reported as the ELBO columns)."""
     if args.backend != "auto":
         zs.kernels.set_backend(args.backend)
     backend = zs.kernels.get_backend()
@@ -183,7 +202,7 @@ def main(argv=None):
     x_dim, bs = x_train.shape[1], args.batch_size
     generator = Generator(x_dim, args.z_dim, bs)
     variational = Variational(x_dim, args.z_dim, bs)
-    model = zs.variational.ELBO(generator, variational)
+    model = make_objective(generator, variational, args)
     optimizer = jt.optim.Adam(model.parameters(), args.lr)
 
     state = {"epoch": 0, "train_elbo": [], "test_elbo": [], "train_seconds": 0.0,
@@ -246,7 +265,7 @@ def main(argv=None):
     save_image_grid(prior[:n_show], os.path.join(args.out_dir, "prior_samples.png"))
     plot_curves({"train ELBO": state["train_elbo"], "test ELBO": state["test_elbo"]},
                 os.path.join(args.out_dir, "learning_curve.png"),
-                title=f"VAE on {dataset} ({backend} backend)")
+                title=f"{title} on {dataset} ({backend} backend)")
 
     is_n = len(x_test) if args.is_n is None else min(args.is_n, len(x_test))
     ll = evaluate_ll(generator, variational, x_test_bin[:is_n], bs, args.is_k)
