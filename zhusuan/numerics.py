@@ -65,17 +65,34 @@ def as_var(value, dtype=None, name="value"):
 
 
 def log1p(u):
-    """``log(1 + u)`` accurate for small ``u``.
+    """``log(1 + u)``, accurate for small ``u``, with derivative ``1 / (1 + u)``.
 
-    Jittor has no ``log1p``. We use the classic correction (Goldberg, "What
-    every computer scientist should know about floating-point arithmetic",
-    Thm 4): with ``w = 1 + u`` rounded, ``log(w) * u / (w - 1)`` is accurate to
-    a few ulps; when ``w == 1`` the answer is ``u`` itself.
+    Jittor has no ``log1p``, and rounding tricks such as Goldberg's
+    ``log(w) * u / (w - 1)`` do not survive its kernels, which are compiled
+    with ``-Ofast`` (the compiler may rewrite ``(1 + u) - 1`` as ``u``). So the
+    value comes from the C library's ``log1p`` in a tiny ``jt.code`` kernel,
+    and the exact derivative is attached with a detach trick.
     """
-    w = u + const(1.0, dtype_name(u))
-    d = w - const(1.0, dtype_name(u))
-    safe_d = jt.ternary(d == 0, jt.ones_like(d), d)
-    return jt.ternary(d == 0, u, jt.log(w) * (u / safe_d))
+    shape = list(u.shape)
+    flat = u.detach().reshape([-1])
+    value = jt.code(flat.shape, flat.dtype, [flat],
+                    cpu_src=_LOG1P_CPU, cuda_src=_LOG1P_CUDA).reshape(shape)
+    ud = u.detach()
+    return value + (u - ud) / (ud + const(1.0, dtype_name(u)))
+
+
+_LOG1P_CPU = """
+    for (int i = 0; i < in0_shape0; i++) @out(i) = std::log1p(@in0(i));
+"""
+_LOG1P_CUDA = """
+    __global__ static void zs_log1p(@ARGS_DEF) {
+        @PRECALC
+        for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < in0_shape0;
+             i += blockDim.x * gridDim.x)
+            @out(i) = ::log1p(@in0(i));
+    }
+    zs_log1p<<<256, 256>>>(@ARGS);
+"""
 
 
 def softplus(x):

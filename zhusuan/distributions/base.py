@@ -19,6 +19,7 @@ the fused kernels come in) and ``_sample(n_samples)``.
 import copy
 
 import jittor as jt
+import numpy as np
 
 from .. import kernels
 from ..numerics import FLOAT_DTYPES, as_var, dtype_name
@@ -107,6 +108,21 @@ class Distribution:
                 setattr(other, attr, value.detach())
         return other
 
+    def _infer_dtype(self, *values):
+        """Fix the dtype from the parameters when none was given.
+
+        float64 if any parameter given as a Var or numpy array/scalar is
+        float64, else float32. Python numbers are weak: they take the dtype of
+        the arrays they meet (as in NumPy and Jittor), so the default
+        ``mean=0.0`` does not turn a float32 model into float64, and the
+        order of the parameters does not matter.
+        """
+        if self._dtype is not None:
+            return
+        strong = [dtype_name(v) if isinstance(v, jt.Var) else str(v.dtype)
+                  for v in values if isinstance(v, (jt.Var, np.ndarray, np.generic))]
+        self._dtype = "float64" if "float64" in strong else "float32"
+
     def _param(self, value, name):
         """Turn a user's parameter into a Var of the distribution's dtype."""
         v = as_var(value, dtype=self._dtype, name=f"{type(self).__name__}.{name}")
@@ -183,7 +199,12 @@ def _check_n_samples(n_samples, who):
 
 
 def _randn(shape, dtype):
-    # jt.randn ignores dtype='float64' (it returns float32), and Jittor's
-    # mixed float32/float64 ops give float32: cast explicitly.
-    eps = jt.randn(tuple(shape))
-    return eps if dtype_name(eps) == dtype else eps.cast(dtype)
+    # jt.randn / jt.random ignore dtype='float64' (they always draw float32),
+    # and a cast keeps float32 resolution (24 bits); the underlying op draws
+    # in the requested dtype, from the same seeded generator.
+    return jt.ops.random(tuple(shape), dtype, "normal")
+
+
+def _rand(shape, dtype):
+    """Uniform draws on [0, 1) in ``dtype`` (see :func:`_randn`)."""
+    return jt.ops.random(tuple(shape), dtype, "uniform")

@@ -4,7 +4,7 @@ import jittor as jt
 
 from .. import kernels
 from ..numerics import probs_to_logits
-from .base import Distribution
+from .base import Distribution, _rand
 from .normal import _reject_unknown
 
 __all__ = ["Bernoulli"]
@@ -41,6 +41,7 @@ class Bernoulli(Distribution):
         super().__init__(dtype=dtype, group_ndims=group_ndims,
                          is_reparameterized=is_reparameterized,
                          validate_args=validate_args)
+        self._infer_dtype(logits, probs)
         if probs is not None:
             self._probs = self._param(probs, "probs")
             if validate_args:
@@ -69,8 +70,7 @@ class Bernoulli(Distribution):
 
     def _sample(self, n_samples):
         shape = self._sample_shape(n_samples)
-        u = jt.rand(tuple(shape))
-        u = u if str(u.dtype) == self.dtype else u.cast(self.dtype)
+        u = _rand(shape, self.dtype)
         return (u < self.probs).cast(self.dtype)
 
     def _log_prob_reduced(self, given, axes, weight):

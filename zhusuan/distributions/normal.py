@@ -45,6 +45,7 @@ class Normal(Distribution):
         super().__init__(dtype=dtype, group_ndims=group_ndims,
                          is_reparameterized=is_reparameterized,
                          validate_args=validate_args)
+        self._infer_dtype(mean, std, logstd)
         self.mean = self._param(mean, "mean")
         self._use_logstd = logstd is not None
         self._scale = self._param(logstd if self._use_logstd else std,
