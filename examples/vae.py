@@ -270,6 +270,7 @@ def train(args, make_objective, title):
     is_n = len(x_test) if args.is_n is None else min(args.is_n, len(x_test))
     ll = evaluate_ll(generator, variational, x_test_bin[:is_n], bs, args.is_k)
     test_ll = float(ll.mean())
+    np.save(os.path.join(args.out_dir, "test_ll.npy"), ll)  # per image, for subsets
     print(f"test log-likelihood (k={args.is_k}, {is_n} images): {test_ll:.2f} nats")
 
     metrics = {
