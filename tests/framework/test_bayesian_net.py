@@ -277,3 +277,30 @@ def test_log_joint_lets_errors_surface():
     net = net({"v": np.zeros((4, 3), np.float32)})
     with pytest.raises(ValueError, match="reduce_mean_dims"):
         net.log_joint()
+
+
+def test_hierarchical_q_draws_one_sample_per_particle(f64):
+    """q(h2 | h1) inside a particle context: h2's parameters already carry
+    h1's k particles, so it must not draw k new ones ([k, n, d], not
+    [k, k, n, d]); its log-density per particle scores its own draw."""
+
+    class HierQ(BayesianNet):
+        def execute(self, observed):
+            self.observe(observed)
+            x = self.observed["x"]
+            h1 = self.sn("Normal", name="h1", mean=x, std=1.0,
+                         reduce_mean_dims=[0], reduce_sum_dims=[1])
+            self.sn("Normal", name="h2", mean=h1 * 2.0, std=0.5,
+                    reduce_mean_dims=[0], reduce_sum_dims=[1])
+            return self
+
+    n, d, k = 4, 3, 5
+    x = np.random.default_rng(3).normal(size=(n, d))
+    q = HierQ()
+    with particles(q, k, per_point=True):
+        q({"x": x})
+    h1, h2 = q.nodes["h1"].tensor.numpy(), q.nodes["h2"]
+    assert h2.shape == [k, n, d]
+    want = stats.norm.logpdf(h2.tensor.numpy(), 2.0 * h1, 0.5).sum(-1)
+    np.testing.assert_allclose(h2._reduced_log_prob(per_point=True).numpy(), want,
+                               rtol=1e-10)

@@ -48,9 +48,11 @@ class BayesianNet(jt.Module):
         self._particles = None
         self._particle_names = frozenset()
         self._per_point = False
+        self._particle_ranks = set()  # ranks of this call's particle-carrying values
 
     def __call__(self, *args, **kwargs):
         self._nodes = {}
+        self._particle_ranks = set()
         return super().__call__(*args, **kwargs)
 
     # -- the tutorial's API ---------------------------------------------------
@@ -79,6 +81,7 @@ class BayesianNet(jt.Module):
             )
         self._observed = dict(observed)
         self._nodes = {}
+        self._particle_ranks = set()
         return self
 
     def stochastic_node(self, distribution, name, **kwargs):

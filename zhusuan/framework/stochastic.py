@@ -79,7 +79,11 @@ class StochasticTensor:
         else:
             self.is_observed = False
             k = n_samples if n_samples is not None else ctx_k
-            self._sample_axis = k is not None
+            if n_samples is None and ctx_k is not None and self._inherits(dist, ctx_k):
+                k = None  # the parameters already carry the particle axis
+                self._sample_axis = True
+            else:
+                self._sample_axis = k is not None
             fused = None
             if dist.is_reparameterized:
                 axes, weight = self._plan(self._sampled_shape(k), per_point=net._per_point)
@@ -88,6 +92,8 @@ class StochasticTensor:
                 self._tensor, self._log_prob[(net._per_point, False, False)] = fused
             else:
                 self._tensor = dist.sample(k)
+        if self._sample_axis:
+            net._particle_ranks.add(len(self._tensor.shape))
 
     # -- public API -------------------------------------------------------------
     @property
@@ -109,6 +115,17 @@ class StochasticTensor:
                 f"dist={type(self.dist).__name__}, shape={self.shape})")
 
     # -- internals ----------------------------------------------------------------
+    def _inherits(self, dist, k):
+        """Whether a latent node's parameters already carry the particle axis.
+
+        They do when they were computed from an earlier particle-carrying node
+        of this call (q(h2 | h1) with h1 drawn with k particles): their leading
+        axis has size k and their rank is that of such a node's value. Such a
+        node draws one sample per particle instead of k new ones.
+        """
+        shape = dist.batch_shape + dist.value_shape
+        return bool(shape) and shape[0] == k and len(shape) in self.net._particle_ranks
+
     def _sampled_shape(self, k):
         return self.dist._sample_shape(k)
 
