@@ -183,3 +183,13 @@ def test_sgvb_rejects_non_reparameterized_latent(f64):
 def test_alias_and_module():
     assert zs.variational.EvidenceLowerBoundObjective is zs.variational.ELBO
     assert isinstance(zs.variational.ELBO(P(), Q(0.0, 1.0)), jt.Module)
+
+
+def test_analytic_kl_is_refused_on_the_score_function_path(f64):
+    x = data()
+    m, sd = posterior(x)
+    q = Q(jt.array(m), jt.array(sd), reparameterize=False)
+    for estimator in ("reinforce", "auto"):
+        model = zs.variational.ELBO(P(), q, estimator=estimator, analytic_kl=True)
+        with pytest.raises(ValueError, match="analytic_kl=True applies to the SGVB"):
+            model({"x": x})

@@ -227,6 +227,15 @@ class StochasticTensor:
             self._log_prob[key] = dist._log_prob_reduced(value, axes, weight)
         return self._log_prob[key]
 
+    def _batch_reduction(self):
+        """'mean' or 'sum' if the node reduces the data batch axis (axis 0 of
+        its log-density after group_ndims), else None."""
+        if 0 in self.reduce_mean_dims:
+            return "mean"
+        if 0 in self.reduce_sum_dims:
+            return "sum"
+        return None
+
     def _reduce_elementwise(self, elem, per_point):
         """Apply this node's reductions to an elementwise term of its shape
         (e.g. an analytic KL), broadcasting it to the node's value first."""

@@ -26,6 +26,29 @@ class NetRun:
             return nodes
         return [s for s in nodes if s.dist.is_reparameterized == reparameterized]
 
+    def reduce_batch(self, x):
+        """Reduce a per-data-point quantity over the batch as the nodes do.
+
+        In per-point mode the nodes leave their reductions over the data batch
+        axis to the objective: a sum if every node that reduces it sums
+        (``reduce_sum_dims`` containing 0), a mean otherwise (the tutorial's
+        ``reduce_mean_dims=[0]``, or no batch reduction at all). Nodes that
+        disagree (one averages, another sums) are an error.
+        """
+        kinds = {}
+        for net in (self.p, self.q):
+            for name, node in net.nodes.items():
+                kind = node._batch_reduction()
+                if kind is not None:
+                    kinds.setdefault(kind, []).append(name)
+        if len(kinds) > 1:
+            raise ValueError(
+                "nodes disagree on the reduction over the data batch axis: "
+                f"mean over it in {sorted(kinds['mean'])}, sum in {sorted(kinds['sum'])}")
+        if "sum" in kinds:
+            return x.sum().reshape([1])
+        return mean_all(x)
+
     def log_p(self, exclude=(), detach_value=False):
         """Sum of the generator's nodes (except ``exclude``), or None."""
         return _sum(s._reduced_log_prob(self.per_point, detach_value=detach_value)

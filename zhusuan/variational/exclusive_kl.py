@@ -127,7 +127,9 @@ class EvidenceLowerBoundObjective(VariationalObjective):
     def sgvb(self, observed):
         """SGVB surrogate cost (the negative ELBO); latents must be
         reparameterised."""
-        run = self._run(observed, per_point=False)
+        return self._sgvb_cost(self._run(observed, per_point=False))
+
+    def _sgvb_cost(self, run):
         for s in run.q_nodes(reparameterized=False):
             raise ValueError(
                 f"SGVB needs reparameterised latents, but node '{s.name}' "
@@ -148,17 +150,27 @@ class EvidenceLowerBoundObjective(VariationalObjective):
         learned, input-dependent baseline ``baseline`` (a Var with one value
         per data point, trained by the added ``0.5 (sg(l) - baseline)^2``).
         """
+        self._no_analytic_kl("reinforce()")
         run = self._run(observed, per_point=True)
         log_p = run.log_p(detach_value=True)
         log_q = run.log_q(detach_value=True)
         cost = self._score_cost(log_p, log_q, log_q, log_p, baseline)
-        return mean_all(cost)
+        return run.reduce_batch(mean_over_particles(cost, run.has_particles))
+
+    def _no_analytic_kl(self, where):
+        if self.analytic_kl:
+            raise ValueError(f"analytic_kl=True applies to the SGVB estimator only, "
+                             f"not to {where}")
 
     def _auto(self, observed, baseline):
-        probe = self._run(observed, per_point=True)
-        if not probe.q_nodes(reparameterized=False):
-            return self.sgvb(observed)
-        run = probe
+        # One run decides: with every latent reparameterised (the tutorial's
+        # VAE) it is the SGVB cost; only otherwise are the nets run again in
+        # per-point mode for the score-function terms.
+        run = self._run(observed, per_point=False)
+        if not run.q_nodes(reparameterized=False):
+            return self._sgvb_cost(run)
+        self._no_analytic_kl("the score-function terms of estimator='auto'")
+        run = self._run(observed, per_point=True)
         rep = run.q_nodes(reparameterized=True)
         other = run.q_nodes(reparameterized=False)
         log_p, log_q = run.log_p(), run.log_q()
@@ -166,7 +178,7 @@ class EvidenceLowerBoundObjective(VariationalObjective):
             rep, stop_params=self.use_path_derivative)
         cost = self._score_cost(log_p, log_q, run.log_q(other, detach_value=True),
                                 pathwise, baseline)
-        return mean_all(mean_over_particles(cost, run.has_particles))
+        return run.reduce_batch(mean_over_particles(cost, run.has_particles))
 
     def _score_cost(self, log_p, log_q, score_log_q, pathwise, baseline):
         signal = (log_p - log_q).detach()

@@ -3,7 +3,7 @@
 import jittor as jt
 
 from ..numerics import const, log_mean_exp
-from .base import VariationalObjective, mean_all
+from .base import VariationalObjective
 
 __all__ = ["ImportanceWeightedObjective", "iw_objective", "log_weights"]
 
@@ -58,7 +58,7 @@ class ImportanceWeightedObjective(VariationalObjective):
         for s in run.q_nodes(reparameterized=False):
             raise ValueError(f"sgvb() needs reparameterised latents, but node "
                              f"'{s.name}' is not; use vimco()")
-        return -mean_all(log_mean_exp(log_weights(run), 0))
+        return -run.reduce_batch(log_mean_exp(log_weights(run), 0))
 
     def vimco(self, observed):
         r"""VIMCO surrogate cost.
@@ -83,12 +83,13 @@ class ImportanceWeightedObjective(VariationalObjective):
         others_mean = (lw.sum(0, keepdims=True) - lw) / const(k - 1, dt)
         # For each i, the bound over {w_j, j != i} plus the replacement.
         eye = jt.init.eye(k, dt).reshape([k, k] + [1] * (len(lw.shape) - 1))
-        stacked = lw.unsqueeze(0) * (1 - eye) + others_mean.unsqueeze(1) * eye
+        stacked = jt.ternary(eye > 0, others_mean.unsqueeze(1) + lw.unsqueeze(0) * 0,
+                             lw.unsqueeze(0) + others_mean.unsqueeze(1) * 0)
         loo = log_mean_exp(stacked, 1)  # [k, batch]
         full = log_mean_exp(lw, 0)
         signal = (full.unsqueeze(0) - loo).detach()
         bound = log_mean_exp(log_w, 0)
-        return -mean_all((signal * log_q).sum(0) + bound)
+        return -run.reduce_batch((signal * log_q).sum(0) + bound)
 
 
 iw_objective = ImportanceWeightedObjective

@@ -2,7 +2,7 @@
 
 import jittor as jt
 
-from .base import VariationalObjective, mean_all
+from .base import VariationalObjective
 from .importance_weighted import log_weights
 from ..numerics import log_mean_exp, logsumexp
 
@@ -37,7 +37,7 @@ class InclusiveKLObjective(VariationalObjective):
         run = self._run(observed, per_point=True)
         w = self._weights(run)
         cost = -(w * (run.log_q(detach_value=True) + run.log_p(detach_value=True))).sum(0)
-        return mean_all(cost)
+        return run.reduce_batch(cost)
 
     def _weights(self, run):
         """Self-normalised importance weights over the particle axis, detached."""
@@ -47,12 +47,12 @@ class InclusiveKLObjective(VariationalObjective):
     def rws(self, observed):
         """The proposal's (q's) wake-phase cost."""
         run = self._run(observed, per_point=True)
-        return mean_all(-(self._weights(run) * run.log_q(detach_value=True)).sum(0))
+        return run.reduce_batch(-(self._weights(run) * run.log_q(detach_value=True)).sum(0))
 
     def importance(self, observed):
         """The model's (p's) importance-weighted cost."""
         run = self._run(observed, per_point=True)
-        return mean_all(-(self._weights(run) * run.log_p(detach_value=True)).sum(0))
+        return run.reduce_batch(-(self._weights(run) * run.log_p(detach_value=True)).sum(0))
 
     def bound(self, observed):
         """The k-sample importance-weighted bound, one value per data point."""
