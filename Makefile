@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export log_silent ?= 1
 
-.PHONY: setup test demo bench bench-quick clean
+.PHONY: setup test demo bench bench-quick bench-deps clean
 
 setup:
 	bash scripts/setup.sh
@@ -12,6 +12,35 @@ test: setup
 
 demo: setup
 	$(PY) examples/vae.py
+
+# Benchmarks: pytest-benchmark over benches/bench_*.py, then the side-by-side
+# comparison runner, which writes benches/results/latest.{json,md,png}.
+# The extras (PyTorch, Pyro) are for benchmarking only. torch is pinned and
+# installed first so that pip takes the local CPU wheel instead of pulling
+# CUDA packages; pyro-ppl (which needs torch) comes with the [bench] extra.
+BENCH_PYTEST := $(PY) -m pytest benches -o python_files='bench_*.py' -q \
+	--benchmark-only --benchmark-columns=min,median,max,rounds
+
+bench-deps: setup
+	@if $(PY) -c "import torch, pyro, pytest_benchmark, matplotlib; \
+	        assert torch.__version__.split('+')[0] == '2.13.0'" 2>/dev/null; then \
+	    echo "[bench] torch, pyro, pytest-benchmark, matplotlib present"; \
+	else \
+	    echo "[bench] installing the bench extras into .venv"; \
+	    $(PY) -m pip install -q torch==2.13.0 && \
+	    $(PY) -m pip install -q --no-build-isolation -e ".[bench]"; \
+	fi
+	@mkdir -p benches/results
+
+bench: setup bench-deps
+	$(BENCH_PYTEST) --benchmark-min-rounds=10 \
+	    --benchmark-json=benches/results/pytest-benchmark.json
+	$(PY) benches/run.py --out benches/results
+
+bench-quick: setup bench-deps
+	$(BENCH_PYTEST) --benchmark-min-rounds=3 --benchmark-max-time=0.2 \
+	    --benchmark-json=benches/results/pytest-benchmark.json
+	$(PY) benches/run.py --quick --out benches/results
 
 clean:
 	rm -rf build *.egg-info zhusuan/_C*.so .pytest_cache
