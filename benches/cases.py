@@ -37,10 +37,9 @@ The cases (see the issue and ``benches/floors.py`` for their cost):
   zhusuan turns back into logits); the others take the logits directly.
   Every loss is averaged over the batch (Pyro's with ``poutine.scale``) so
   that Adam sees the same objective everywhere.
-* ``iwae``: one training step of an importance-weighted VAE with k samples.
-  zhusuan has no importance-weighted objective yet (a later issue), so its
-  contender reports itself unavailable; the hand-written PyTorch step is here
-  so that the case is ready.
+* ``iwae``: one training step of an importance-weighted VAE with k samples:
+  zhusuan's ``ImportanceWeightedObjective`` on the tutorial's nets (each
+  backend) against the same bound by hand in PyTorch.
 
 PyTorch and Pyro are optional (``pip install -e .[bench]``); without them
 their contenders are unavailable, with the reason.
@@ -680,16 +679,38 @@ def vae_contenders(batch=VAE_BATCH):
 # --------------------------------------------------------------------------- #
 # Case c: one importance-weighted VAE step
 # --------------------------------------------------------------------------- #
-class ZhusuanIWAE(Contender):
-    framework = "zhusuan"
+class ZhusuanIWAE(ZhusuanVAE):
+    """One IWAE step with the tutorial's nets, unchanged:
+    ``optimizer.step(iw_objective(generator, variational, n_samples=k)(x))``."""
 
-    def __init__(self, batch, k):
-        super().__init__("zhusuan")
-        self.batch, self.k = batch, k
+    def __init__(self, batch, k, backend):
+        super().__init__(batch, backend)
+        self.k = k
 
     def setup(self):
-        raise Unavailable("zhusuan has no importance-weighted objective yet "
-                          "(a later issue); the case is ready for it")
+        super().setup()
+        self.model = zs.variational.ImportanceWeightedObjective(
+            self.generator, self.variational, n_samples=self.k)
+        self.optimizer = jt.optim.Adam(self.model.parameters(), LR)
+        rng = np.random.default_rng(3)  # the same eps as TorchIWAE.evaluate
+        self.eps = rng.normal(size=(self.k, self.batch, Z_DIM)).astype(np.float32)
+
+    def evaluate(self):
+        """The k-sample bound (batch mean) at the fixed eps."""
+        from zhusuan.framework import particles
+        from zhusuan.numerics import log_mean_exp
+
+        zs.kernels.set_backend(self.backend)
+        d = self.variational({"x": self.x}).nodes["z"].dist
+        z = d.mean + d.std * jt.array(self.eps)
+        with particles(self.variational, self.k, particle_names=["z"], per_point=True):
+            q = self.variational({"x": self.x, "z": z})
+            log_q = q.nodes["z"]._reduced_log_prob(per_point=True)
+        with particles(self.generator, self.k, particle_names=["z"], per_point=True):
+            p = self.generator({"x": self.x, "z": z})
+            log_p = p._log_joint(p.nodes.values(), per_point=True)
+        value = log_mean_exp(log_p - log_q, 0).mean()
+        return {"iw_bound": value.numpy().reshape(())}
 
 
 class TorchIWAE(_TorchVAEBase):
@@ -739,4 +760,5 @@ class TorchIWAE(_TorchVAEBase):
 
 def iwae_contenders(batch=VAE_BATCH, k=IWAE_K):
     """Case c's contenders."""
-    return [ZhusuanIWAE(batch, k), TorchIWAE(batch, k)]
+    out = [ZhusuanIWAE(batch, k, b) for b in zhusuan_backends()]
+    return out + [TorchIWAE(batch, k)]
