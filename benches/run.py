@@ -307,7 +307,7 @@ def _run_case(key, label, params, contenders, cost, settings, reps, log,
 def _run_case_inner(key, label, params, contenders, cost, settings, reps, log,
                     default_backend, t_case):
     rows = {c.name: {"name": c.name, "framework": c.framework, "status": "ok",
-                     "reason": None} for c in contenders}
+                     "reason": None, "check": None} for c in contenders}
     ready, values = [], {}
     for c in contenders:
         try:

@@ -141,7 +141,8 @@ def test_who_ran_and_who_was_skipped(smoke):
     for name, b in info.items():
         row = by["iwae"][f"zhusuan[{name}]"]
         assert (row["status"] == "ok") == b["available"], row
-        assert row["check"] is None or row["check"]["ok"], row
+        if row["status"] == "ok":
+            assert row["check"] is None or row["check"]["ok"], row
     torch_rows = [by["head"]["pytorch (by hand)"], by["head"]["torch.distributions"],
                   by["vae"]["pytorch (by hand)"]]
     torch_rows += [r for n, r in by["iwae"].items() if n.startswith("pytorch")]
