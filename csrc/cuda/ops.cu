@@ -1,0 +1,102 @@
+// The CUDA backend: the ops of zhusuan/ops_impl.h run by the CUDA engine.
+#include "ops.h"
+
+#include "engine.cuh"
+#include "zhusuan/ops_impl.h"
+
+namespace zhusuan {
+namespace cuda {
+namespace {
+Engine engine(Stream stream) { return Engine{reinterpret_cast<cudaStream_t>(stream)}; }
+}  // namespace
+
+template <typename T>
+void normal_log_prob_forward(const In<T>& x, const In<T>& mean, const In<T>& scale,
+                             bool logstd, const Axes& axes, double weight, const Out<T>& out,
+                             Stream stream) {
+  ops::normal_log_prob_forward(engine(stream), x, mean, scale, logstd, axes, weight, out);
+}
+
+template <typename T>
+void normal_log_prob_backward(const In<T>& x, const In<T>& mean, const In<T>& scale,
+                              bool logstd, const Axes& axes, double weight,
+                              const In<T>& grad_out, const Out<T>& grad_x,
+                              const Out<T>& grad_mean, const Out<T>& grad_scale, Stream stream) {
+  ops::normal_log_prob_backward(engine(stream), x, mean, scale, logstd, axes, weight, grad_out,
+                                grad_x, grad_mean, grad_scale);
+}
+
+template <typename T>
+void bernoulli_log_prob_forward(const In<T>& x, const In<T>& logits, const Axes& axes,
+                                double weight, const Out<T>& out, const Out<T>& dlogits,
+                                Stream stream) {
+  ops::bernoulli_log_prob_forward(engine(stream), x, logits, axes, weight, out, dlogits);
+}
+
+template <typename T>
+void reduce_product(const In<T>& values, const In<T>& grad_out, const Axes& axes,
+                    double weight, const Out<T>& out, Stream stream) {
+  ops::reduce_product(engine(stream), values, grad_out, axes, weight, out);
+}
+
+template <typename T>
+void bernoulli_log_prob_backward(const In<T>& x, const In<T>& logits, const Axes& axes,
+                                 double weight, const In<T>& grad_out, const Out<T>& grad_x,
+                                 const Out<T>& grad_logits, Stream stream) {
+  ops::bernoulli_log_prob_backward(engine(stream), x, logits, axes, weight, grad_out, grad_x,
+                                   grad_logits);
+}
+
+template <typename T>
+void normal_rsample_forward(const In<T>& mean, const In<T>& scale, const In<T>& eps,
+                            bool logstd, const Axes& axes, double weight, const Out<T>& z,
+                            const Out<T>& log_q, Stream stream) {
+  ops::normal_rsample_forward(engine(stream), mean, scale, eps, logstd, axes, weight, z, log_q);
+}
+
+template <typename T>
+void normal_rsample_backward(const In<T>& mean, const In<T>& scale, const In<T>& eps,
+                             bool logstd, const Axes& axes, double weight,
+                             const In<T>& grad_z, const In<T>& grad_log_q,
+                             const Out<T>& grad_mean, const Out<T>& grad_scale, Stream stream) {
+  ops::normal_rsample_backward(engine(stream), mean, scale, eps, logstd, axes, weight, grad_z,
+                               grad_log_q, grad_mean, grad_scale);
+}
+
+int device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no driver" error
+    return 0;
+  }
+  return n;
+}
+
+#define ZHUSUAN_INSTANTIATE(T)                                                              \
+  template void normal_log_prob_forward<T>(const In<T>&, const In<T>&, const In<T>&, bool, \
+                                           const Axes&, double, const Out<T>&, Stream);     \
+  template void normal_log_prob_backward<T>(const In<T>&, const In<T>&, const In<T>&, bool, \
+                                            const Axes&, double, const In<T>&,              \
+                                            const Out<T>&, const Out<T>&, const Out<T>&,    \
+                                            Stream);                                        \
+  template void bernoulli_log_prob_forward<T>(const In<T>&, const In<T>&, const Axes&,      \
+                                              double, const Out<T>&, const Out<T>&, Stream); \
+  template void reduce_product<T>(const In<T>&, const In<T>&, const Axes&, double,         \
+                                  const Out<T>&, Stream);                                   \
+  template void bernoulli_log_prob_backward<T>(const In<T>&, const In<T>&, const Axes&,     \
+                                               double, const In<T>&, const Out<T>&,         \
+                                               const Out<T>&, Stream);                      \
+  template void normal_rsample_forward<T>(const In<T>&, const In<T>&, const In<T>&, bool,  \
+                                          const Axes&, double, const Out<T>&,               \
+                                          const Out<T>&, Stream);                           \
+  template void normal_rsample_backward<T>(const In<T>&, const In<T>&, const In<T>&, bool, \
+                                           const Axes&, double, const In<T>&, const In<T>&, \
+                                           const Out<T>&, const Out<T>&, Stream);
+
+ZHUSUAN_INSTANTIATE(float)
+ZHUSUAN_INSTANTIATE(double)
+
+#undef ZHUSUAN_INSTANTIATE
+
+}  // namespace cuda
+}  // namespace zhusuan
