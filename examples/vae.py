@@ -170,7 +170,7 @@ def evaluate_ll(generator, variational, x_test, batch_size, k):
         out.append(zs.evaluation.is_loglikelihood(
             generator, variational, {'x': jt.array(xb)}, n_samples=k))
         bar.update(len(xb))
-        bar.set_postfix(ll=f"{np.concatenate(out).mean():.2f}")
+        bar.set_postfix(ll=f"{np.concatenate(out).mean():.2f}", refresh=False)
     bar.close()
     generator.batch_size = variational.batch_size = batch_size
     return np.concatenate(out)
@@ -238,7 +238,7 @@ def train(args, make_objective, title):
             elbo_sum -= value
             run_sum = value if step == 0 else 0.98 * run_sum + 0.02 * value
             if step % 20 == 0:
-                bar.set_postfix(loss=f"{run_sum:.2f}")
+                bar.set_postfix(loss=f"{run_sum:.2f}", refresh=False)
         seconds = time.perf_counter() - t0
         state["train_seconds"] += seconds
         state["steps"] += num_batches
