@@ -31,7 +31,8 @@ def main(argv=None):
     args = vae.check_args(p, p.parse_args(argv))
     if args.k < 1:
         p.error("--k must be >= 1")
-    metrics = vae.train(args, iw_objective, f"IWAE (k={args.k})")
+    metrics = vae.train(args, iw_objective, f"IWAE (k={args.k})",
+                        bound_name=f"IW bound (k={args.k})")
     metrics["bound_k"] = args.k
     vae.write_json(os.path.join(args.out_dir, "metrics.json"), metrics)
     return metrics

@@ -184,10 +184,11 @@ def main(argv=None):
     return train(parse_args(argv), elbo_objective, "VAE")
 
 
-def train(args, make_objective, title):
+def train(args, make_objective, title, bound_name="ELBO"):
     """Train, evaluate and write every output; ``make_objective(generator,
     variational, args)`` builds the objective (its call is the cost, its
-    ``bound`` the per-data-point bound reported as the ELBO columns)."""
+    ``bound`` the per-data-point bound reported as the ELBO columns, named
+    ``bound_name`` in the log and the learning curve)."""
     if args.backend != "auto":
         zs.kernels.set_backend(args.backend)
     backend = zs.kernels.get_backend()
@@ -247,8 +248,9 @@ def train(args, make_objective, title):
         state["train_elbo"].append(elbo_sum / num_batches)
         state["test_elbo"].append(test_elbo)
         state["epoch"] = epoch + 1
-        print(f"epoch {epoch + 1}/{args.epochs}: train ELBO {state['train_elbo'][-1]:.2f}, "
-              f"test ELBO {test_elbo:.2f} ({num_batches / seconds:.1f} steps/s)")
+        print(f"epoch {epoch + 1}/{args.epochs}: train {bound_name} "
+              f"{state['train_elbo'][-1]:.2f}, test {bound_name} {test_elbo:.2f} "
+              f"({num_batches / seconds:.1f} steps/s)")
         save_checkpoint(ckpt_path, {"generator": generator, "variational": variational},
                         optimizer, dict(state, rng=rng.bit_generator.state))
 
@@ -263,7 +265,8 @@ def train(args, make_objective, title):
     save_image_grid(x_test[:n_show], os.path.join(args.out_dir, "test_images.png"))
     save_image_grid(recon[:n_show], os.path.join(args.out_dir, "reconstructions.png"))
     save_image_grid(prior[:n_show], os.path.join(args.out_dir, "prior_samples.png"))
-    plot_curves({"train ELBO": state["train_elbo"], "test ELBO": state["test_elbo"]},
+    plot_curves({f"train {bound_name}": state["train_elbo"],
+                 f"test {bound_name}": state["test_elbo"]},
                 os.path.join(args.out_dir, "learning_curve.png"),
                 title=f"{title} on {dataset} ({backend} backend)")
 
