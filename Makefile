@@ -2,13 +2,18 @@
 PY := .venv/bin/python
 export log_silent ?= 1
 
-.PHONY: setup test demo bench bench-quick bench-deps clean
+.PHONY: setup test test-full demo bench bench-quick bench-deps clean
 
 setup:
 	bash scripts/setup.sh
 
 test: setup
 	$(PY) -m pytest -q
+
+# The same with the jit backend's whole parity table (about 4 more minutes on
+# a cold Jittor cache; see tests/kernels/test_parity.py).
+test-full: setup
+	ZHUSUAN_FULL_PARITY=1 $(PY) -m pytest -q
 
 demo: setup
 	$(PY) examples/vae.py

@@ -40,6 +40,7 @@ Randomness: inputs come from the per-test ``rng`` of tests/conftest.py
 
 import importlib
 import math
+import os
 
 import numpy as np
 import pytest
@@ -345,15 +346,51 @@ def check_rsample(mod, rng, case, logstd, upstream, dtype):
     )
 
 
+# The jit backend compiles one Jittor kernel per broadcast pattern, dtype and
+# set of wanted gradients (about 1.2 s each on a cold cache; CI always starts
+# cold, since Jittor's cache is per installation). The whole table is ~410
+# kernels, 8 minutes. By default the jit backend therefore runs every case in
+# float64, and in float32 the cases below (one per broadcast pattern the
+# tutorial produces: scalar parameters, batch broadcast, sample axis, row 1,
+# row 1025; rsample with both upstream gradients); the chunked_* cases exercise the native CPU engine's multi-chunk
+# and multi-thread paths, which the jit backend does not have. The native
+# backend always runs everything. ZHUSUAN_FULL_PARITY=1 (make test-full) runs
+# the whole table on every backend.
+FULL_PARITY = os.environ.get("ZHUSUAN_FULL_PARITY") == "1"
+JIT_FLOAT32_CASES = {
+    "scalar_params_mean0_sum1", "batch_broadcast_sum1",
+    "sample_axis_scalar_mean1_sum2", "row1_sum1", "row1025_sum1",  # log-densities
+    "mean0_sum1", "elementwise_scalar_std", "sample_axis_sum2", "row1",  # rsample
+}
+
+
+def _trim_jit(impl, case, dtype, upstream=None):
+    if FULL_PARITY or impl.__name__.rsplit(".", 1)[-1] != "jit":
+        return
+    name = case[0]
+    if name.startswith("chunked"):
+        pytest.skip("chunked_* cases target the native CPU engine's chunked paths "
+                    "(ZHUSUAN_FULL_PARITY=1 runs them on jit too)")
+    if dtype == "float32" and name not in JIT_FLOAT32_CASES:
+        pytest.skip("jit in float32 runs one case per broadcast pattern "
+                    "(ZHUSUAN_FULL_PARITY=1 runs them all)")
+    if dtype == "float32" and upstream not in (None, "z_and_log_q"):
+        pytest.skip("jit in float32 runs the rsample backward with both upstream "
+                    "gradients; the one-sided kernels run in float64 "
+                    "(ZHUSUAN_FULL_PARITY=1 runs them all)")
+
+
 # ============================================================ float64 first ====
 @pytest.mark.parametrize("logstd", [False, True], ids=["std", "logstd"])
 @pytest.mark.parametrize("case", LOG_PROB_CASES, ids=_case_ids(LOG_PROB_CASES))
 def test_normal_log_prob_float64(impl, case, logstd, rng, float64):
+    _trim_jit(impl, case, "float64")
     check_normal(impl, rng, case, logstd, "float64")
 
 
 @pytest.mark.parametrize("case", LOG_PROB_CASES, ids=_case_ids(LOG_PROB_CASES))
 def test_bernoulli_log_prob_float64(impl, case, rng, float64):
+    _trim_jit(impl, case, "float64")
     check_bernoulli(impl, rng, case, "float64")
 
 
@@ -361,6 +398,7 @@ def test_bernoulli_log_prob_float64(impl, case, rng, float64):
 @pytest.mark.parametrize("logstd", [False, True], ids=["std", "logstd"])
 @pytest.mark.parametrize("case", RSAMPLE_CASES, ids=_case_ids(RSAMPLE_CASES))
 def test_normal_rsample_float64(impl, case, logstd, upstream, rng, float64):
+    _trim_jit(impl, case, "float64")
     check_rsample(impl, rng, case, logstd, upstream, "float64")
 
 
@@ -435,11 +473,13 @@ def test_normal_rsample_finite_differences(impl, logstd, rng, float64):
 @pytest.mark.parametrize("logstd", [False, True], ids=["std", "logstd"])
 @pytest.mark.parametrize("case", LOG_PROB_CASES, ids=_case_ids(LOG_PROB_CASES))
 def test_normal_log_prob_float32(impl, case, logstd, rng):
+    _trim_jit(impl, case, "float32")
     check_normal(impl, rng, case, logstd, "float32")
 
 
 @pytest.mark.parametrize("case", LOG_PROB_CASES, ids=_case_ids(LOG_PROB_CASES))
 def test_bernoulli_log_prob_float32(impl, case, rng):
+    _trim_jit(impl, case, "float32")
     check_bernoulli(impl, rng, case, "float32")
 
 
@@ -447,6 +487,7 @@ def test_bernoulli_log_prob_float32(impl, case, rng):
 @pytest.mark.parametrize("logstd", [False, True], ids=["std", "logstd"])
 @pytest.mark.parametrize("case", RSAMPLE_CASES, ids=_case_ids(RSAMPLE_CASES))
 def test_normal_rsample_float32(impl, case, logstd, upstream, rng):
+    _trim_jit(impl, case, "float32", upstream)
     check_rsample(impl, rng, case, logstd, upstream, "float32")
 
 
