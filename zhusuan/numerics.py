@@ -70,29 +70,15 @@ def log1p(u):
     Jittor has no ``log1p``, and rounding tricks such as Goldberg's
     ``log(w) * u / (w - 1)`` do not survive its kernels, which are compiled
     with ``-Ofast`` (the compiler may rewrite ``(1 + u) - 1`` as ``u``). So the
-    value comes from the C library's ``log1p`` in a tiny ``jt.code`` kernel,
+    value comes from the C library's ``log1p`` (a tiny ``jt.code`` kernel in
+    :mod:`zhusuan.kernels._libm`),
     and the exact derivative is attached with a detach trick.
     """
-    shape = list(u.shape)
-    flat = u.detach().reshape([-1])
-    value = jt.code(flat.shape, flat.dtype, [flat],
-                    cpu_src=_LOG1P_CPU, cuda_src=_LOG1P_CUDA).reshape(shape)
+    # Imported here: zhusuan.kernels imports this module.
+    from .kernels._libm import log1p_values
+
     ud = u.detach()
-    return value + (u - ud) / (ud + const(1.0, dtype_name(u)))
-
-
-_LOG1P_CPU = """
-    for (int i = 0; i < in0_shape0; i++) @out(i) = std::log1p(@in0(i));
-"""
-_LOG1P_CUDA = """
-    __global__ static void zs_log1p(@ARGS_DEF) {
-        @PRECALC
-        for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < in0_shape0;
-             i += blockDim.x * gridDim.x)
-            @out(i) = ::log1p(@in0(i));
-    }
-    zs_log1p<<<256, 256>>>(@ARGS);
-"""
+    return log1p_values(ud) + (u - ud) / (ud + const(1.0, dtype_name(u)))
 
 
 def softplus(x):
