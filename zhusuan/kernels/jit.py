@@ -187,7 +187,10 @@ def _bool(b):
     return "true" if b else "false"
 
 
-class _NormalLogProb(jt.Function):
+class _NormalOp(jt.Function):
+    """What both Normal ops keep: the scale form, the plan, the weight, which
+    inputs want a gradient and the dtype."""
+
     def __init__(self, logstd, p, weight, need, dtype):
         self.logstd, self.p, self.weight, self.need, self.dtype = (
             logstd,
@@ -197,6 +200,8 @@ class _NormalLogProb(jt.Function):
             dtype,
         )
 
+
+class _NormalLogProb(_NormalOp):
     def execute(self, x, mean, scale):
         self.saved = (x, mean, scale)
         p = self.p
@@ -266,16 +271,7 @@ class _BernoulliLogProb(jt.Function):
         return tuple(grads)
 
 
-class _NormalRsample(jt.Function):
-    def __init__(self, logstd, p, weight, need, dtype):
-        self.logstd, self.p, self.weight, self.need, self.dtype = (
-            logstd,
-            p,
-            weight,
-            need,
-            dtype,
-        )
-
+class _NormalRsample(_NormalOp):
     def execute(self, mean, scale, eps):
         self.saved = (mean, scale, eps)
         p = self.p
