@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "zhusuan/broadcast.h"
+#include "zhusuan/ops_impl.h"  // family_table()
 
 #ifdef ZHUSUAN_CUDA_MODULE
 #include "cuda/ops.h"
@@ -59,6 +60,12 @@ namespace {
   "`axes` and multiplied by `weight` (log_q). eps has the broadcast shape F of mean, "     \
   "scale and eps; z has shape F; log_q has shape F without `axes` ([1] if all are "        \
   "reduced)."
+
+#define ZS_FAMILY_MATH                                                                  \
+  "x and the family's parameters (in the order families() lists them) broadcast (numpy " \
+  "rules); the elementwise log-density is summed over `axes` of the broadcast shape F "  \
+  "and multiplied by `weight`; the result has shape F without `axes` ([1] if every "     \
+  "axis is reduced). Values outside the support give -inf."
 
 enum class DType { kFloat32, kFloat64 };
 
@@ -268,6 +275,42 @@ void normal_rsample_backward(const py::array& mean, const py::array& scale,
   });
 }
 
+void family_log_prob_forward(const std::string& family, const py::array& x,
+                             const std::vector<py::array>& params, const py::array& out,
+                             const Axes& axes, double weight) {
+  Args args{family + "_log_prob", {}, {}};
+  args.add("x", x);
+  for (std::size_t k = 0; k < params.size(); ++k) args.add("params[" + std::to_string(k) + "]", params[k]);
+  args.add("out", out, true);
+  dispatch(args.check(), [&](auto t) {
+    using T = decltype(t);
+    std::vector<In<T>> ps;
+    for (const auto& p : params) ps.push_back(in_view<T>(p));
+    zhusuan::cpu::family_log_prob_forward<T>(family, in_view<T>(x), ps, axes, weight,
+                                             out_view<T>(out));
+  });
+}
+
+void family_log_prob_backward(const std::string& family, const py::array& x,
+                              const std::vector<py::array>& params, const py::array& grad_out,
+                              const std::vector<std::optional<py::array>>& grads,
+                              const Axes& axes, double weight) {
+  Args args{family + "_log_prob_backward", {}, {}};
+  args.add("x", x);
+  for (std::size_t k = 0; k < params.size(); ++k) args.add("params[" + std::to_string(k) + "]", params[k]);
+  args.add("grad_out", grad_out);
+  for (std::size_t k = 0; k < grads.size(); ++k) args.add("grads[" + std::to_string(k) + "]", grads[k], true);
+  dispatch(args.check(), [&](auto t) {
+    using T = decltype(t);
+    std::vector<In<T>> ps;
+    for (const auto& p : params) ps.push_back(in_view<T>(p));
+    std::vector<Out<T>> gs;
+    for (const auto& g : grads) gs.push_back(out_view<T>(g));
+    zhusuan::cpu::family_log_prob_backward<T>(family, in_view<T>(x), ps, axes, weight,
+                                              in_view<T>(grad_out), gs);
+  });
+}
+
 #else
 // ------------------------------------------------ device pointers (CUDA) ----
 // An array on the device: its address (0 = absent) and shape.
@@ -307,6 +350,14 @@ void dispatch(const std::string& dtype, const std::string& op, Fn&& fn) {
 
 PYBIND11_MODULE(ZHUSUAN_MODULE_NAME, m) {
   m.attr("__version__") = ZHUSUAN_VERSION;
+  m.def(
+      "families",
+      [] {
+        py::dict d;
+        for (const auto& [name, params] : zhusuan::ops::family_table()) d[py::str(name)] = params;
+        return d;
+      },
+      "The families of family_log_prob_*: {name: [parameter names in order]}.");
 #ifndef ZHUSUAN_CUDA_MODULE
   m.doc() =
       "zhusuan's fused probabilistic kernels on the CPU (C++, OpenMP, SIMD).\n\n"
@@ -364,6 +415,15 @@ PYBIND11_MODULE(ZHUSUAN_MODULE_NAME, m) {
                      "grad_scale = sum grad_z eps (times s when logstd) - weight * grad_log_q "
                      "/ s (or - weight * grad_log_q when logstd), each summed to its input's "
                      "shape. eps gets no gradient.\n\n" ZS_RSAMPLE_MATH);
+  m.def("family_log_prob_forward", &family_log_prob_forward, py::arg("family"), py::arg("x"),
+        py::arg("params"), py::arg("out"), py::arg("axes"), py::arg("weight"),
+        "Log-density of a family of zhusuan/families.h (see families()), reduced, into "
+        "`out`.\n\n" ZS_FAMILY_MATH);
+  m.def("family_log_prob_backward", &family_log_prob_backward, py::arg("family"), py::arg("x"),
+        py::arg("params"), py::arg("grad_out"), py::arg("grads"), py::arg("axes"),
+        py::arg("weight"),
+        "Gradients of family_log_prob_forward given grad_out: grads[0] for x, grads[k + 1] "
+        "for params[k], each None or an array of its input's own shape.\n\n" ZS_FAMILY_MATH);
 #else
   m.doc() =
       "zhusuan's fused probabilistic kernels on CUDA.\n\n"
@@ -491,5 +551,40 @@ PYBIND11_MODULE(ZHUSUAN_MODULE_NAME, m) {
       py::arg("grad_log_q"), py::arg("grad_mean"), py::arg("grad_scale"), py::arg("logstd"),
       py::arg("axes"), py::arg("weight"), py::arg("dtype"), py::arg("stream") = 0,
       "Gradients of normal_rsample_forward on the device.\n\n" ZS_RSAMPLE_MATH);
+  m.def(
+      "family_log_prob_forward",
+      [](const std::string& family, const DevArray& x, const std::vector<DevArray>& params,
+         const DevArray& out, const Axes& axes, double weight, const std::string& dtype,
+         std::uintptr_t stream) {
+        dispatch(dtype, family + "_log_prob", [&](auto t) {
+          using T = decltype(t);
+          std::vector<In<T>> ps;
+          for (const auto& p : params) ps.push_back(in_view<T>(p));
+          zhusuan::cuda::family_log_prob_forward<T>(family, in_view<T>(x), ps, axes, weight,
+                                                    out_view<T>(out), stream);
+        });
+      },
+      py::arg("family"), py::arg("x"), py::arg("params"), py::arg("out"), py::arg("axes"),
+      py::arg("weight"), py::arg("dtype"), py::arg("stream") = 0,
+      "Log-density of a family on the device.\n\n" ZS_FAMILY_MATH);
+  m.def(
+      "family_log_prob_backward",
+      [](const std::string& family, const DevArray& x, const std::vector<DevArray>& params,
+         const DevArray& grad_out, const std::vector<DevArray>& grads, const Axes& axes,
+         double weight, const std::string& dtype, std::uintptr_t stream) {
+        dispatch(dtype, family + "_log_prob_backward", [&](auto t) {
+          using T = decltype(t);
+          std::vector<In<T>> ps;
+          for (const auto& p : params) ps.push_back(in_view<T>(p));
+          std::vector<Out<T>> gs;
+          for (const auto& g : grads) gs.push_back(out_view<T>(g));
+          zhusuan::cuda::family_log_prob_backward<T>(family, in_view<T>(x), ps, axes, weight,
+                                                     in_view<T>(grad_out), gs, stream);
+        });
+      },
+      py::arg("family"), py::arg("x"), py::arg("params"), py::arg("grad_out"), py::arg("grads"),
+      py::arg("axes"), py::arg("weight"), py::arg("dtype"), py::arg("stream") = 0,
+      "Gradients of family_log_prob_forward on the device (absent outputs: pointer 0).\n\n"
+      ZS_FAMILY_MATH);
 #endif
 }

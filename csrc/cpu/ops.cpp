@@ -62,6 +62,25 @@ void normal_rsample_backward(const In<T>& mean, const In<T>& scale, const In<T>&
                                grad_log_q, grad_mean, grad_scale);
 }
 
+template <typename T>
+void family_log_prob_forward(const std::string& family, const In<T>& x,
+                             const std::vector<In<T>>& params, const Axes& axes, double weight,
+                             const Out<T>& out) {
+  ops::with_family(family, [&](auto f) {
+    ops::family_log_prob_forward<decltype(f)>(Engine{}, x, params, axes, weight, out);
+  });
+}
+
+template <typename T>
+void family_log_prob_backward(const std::string& family, const In<T>& x,
+                              const std::vector<In<T>>& params, const Axes& axes, double weight,
+                              const In<T>& grad_out, const std::vector<Out<T>>& grads) {
+  ops::with_family(family, [&](auto f) {
+    ops::family_log_prob_backward<decltype(f)>(Engine{}, x, params, axes, weight, grad_out,
+                                               grads);
+  });
+}
+
 int num_threads() {
 #ifdef _OPENMP
   return omp_get_max_threads();
@@ -88,7 +107,13 @@ int num_threads() {
                                           const Out<T>&);                                   \
   template void normal_rsample_backward<T>(const In<T>&, const In<T>&, const In<T>&, bool, \
                                            const Axes&, double, const In<T>&, const In<T>&, \
-                                           const Out<T>&, const Out<T>&);
+                                           const Out<T>&, const Out<T>&);                 \
+  template void family_log_prob_forward<T>(const std::string&, const In<T>&,               \
+                                           const std::vector<In<T>>&, const Axes&, double,  \
+                                           const Out<T>&);                                  \
+  template void family_log_prob_backward<T>(const std::string&, const In<T>&,              \
+                                            const std::vector<In<T>>&, const Axes&, double, \
+                                            const In<T>&, const std::vector<Out<T>>&);
 
 ZHUSUAN_INSTANTIATE(float)
 ZHUSUAN_INSTANTIATE(double)

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "zhusuan/broadcast.h"
@@ -47,6 +48,19 @@ void normal_rsample_backward(const In<T>& mean, const In<T>& scale, const In<T>&
                              bool logstd, const Axes& axes, double weight,
                              const In<T>& grad_z, const In<T>& grad_log_q,
                              const Out<T>& grad_mean, const Out<T>& grad_scale);
+
+// The generic op of the families in zhusuan/families.h, by family name.
+// params: the family's parameters in order; grads: 1 + #params slots (x's
+// first), data == nullptr skips one.
+template <typename T>
+void family_log_prob_forward(const std::string& family, const In<T>& x,
+                             const std::vector<In<T>>& params, const Axes& axes, double weight,
+                             const Out<T>& out);
+
+template <typename T>
+void family_log_prob_backward(const std::string& family, const In<T>& x,
+                              const std::vector<In<T>>& params, const Axes& axes, double weight,
+                              const In<T>& grad_out, const std::vector<Out<T>>& grads);
 
 // Number of OpenMP threads the launchers use (1 without OpenMP).
 int num_threads();

@@ -63,6 +63,26 @@ void normal_rsample_backward(const In<T>& mean, const In<T>& scale, const In<T>&
                                grad_log_q, grad_mean, grad_scale);
 }
 
+template <typename T>
+void family_log_prob_forward(const std::string& family, const In<T>& x,
+                             const std::vector<In<T>>& params, const Axes& axes, double weight,
+                             const Out<T>& out, Stream stream) {
+  ops::with_family(family, [&](auto f) {
+    ops::family_log_prob_forward<decltype(f)>(engine(stream), x, params, axes, weight, out);
+  });
+}
+
+template <typename T>
+void family_log_prob_backward(const std::string& family, const In<T>& x,
+                              const std::vector<In<T>>& params, const Axes& axes, double weight,
+                              const In<T>& grad_out, const std::vector<Out<T>>& grads,
+                              Stream stream) {
+  ops::with_family(family, [&](auto f) {
+    ops::family_log_prob_backward<decltype(f)>(engine(stream), x, params, axes, weight,
+                                               grad_out, grads);
+  });
+}
+
 int device_count() {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) {
@@ -91,7 +111,13 @@ int device_count() {
                                           const Out<T>&, Stream);                           \
   template void normal_rsample_backward<T>(const In<T>&, const In<T>&, const In<T>&, bool, \
                                            const Axes&, double, const In<T>&, const In<T>&, \
-                                           const Out<T>&, const Out<T>&, Stream);
+                                           const Out<T>&, const Out<T>&, Stream);         \
+  template void family_log_prob_forward<T>(const std::string&, const In<T>&,               \
+                                           const std::vector<In<T>>&, const Axes&, double,  \
+                                           const Out<T>&, Stream);                          \
+  template void family_log_prob_backward<T>(const std::string&, const In<T>&,              \
+                                            const std::vector<In<T>>&, const Axes&, double, \
+                                            const In<T>&, const std::vector<Out<T>>&, Stream);
 
 ZHUSUAN_INSTANTIATE(float)
 ZHUSUAN_INSTANTIATE(double)

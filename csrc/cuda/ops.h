@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "zhusuan/broadcast.h"
@@ -53,6 +54,18 @@ void normal_rsample_backward(const In<T>& mean, const In<T>& scale, const In<T>&
 
 // Number of visible devices; 0 when there is no driver or device.
 int device_count();
+
+// The generic op of the families in zhusuan/families.h (see cpu/ops.h).
+template <typename T>
+void family_log_prob_forward(const std::string& family, const In<T>& x,
+                             const std::vector<In<T>>& params, const Axes& axes, double weight,
+                             const Out<T>& out, Stream stream);
+
+template <typename T>
+void family_log_prob_backward(const std::string& family, const In<T>& x,
+                              const std::vector<In<T>>& params, const Axes& axes, double weight,
+                              const In<T>& grad_out, const std::vector<Out<T>>& grads,
+                              Stream stream);
 
 }  // namespace cuda
 }  // namespace zhusuan

@@ -186,6 +186,13 @@ class Distribution:
         """
         return None
 
+    @staticmethod
+    def _reduce(elem, axes, weight):
+        """Sum a per-event log-density ``elem`` over ``axes`` (accumulated in
+        float64) and multiply by ``weight``: the reduction of an unfused
+        family, identical to the reference backend's."""
+        return kernels.reference._reduce(elem, axes, weight)
+
     def _sample_shape(self, n_samples):
         shape = self.batch_shape + self.value_shape
         return ([n_samples] if n_samples is not None else []) + shape

@@ -29,12 +29,19 @@ without ``axes``, or ``[1]`` when every axis is reduced):
   ``eps`` has the full sample shape; ``z = mean + std * eps`` and ``log_q`` is
   the reduced log-density of ``z``, computed in the same pass. Its gradient
   is the total derivative (through ``z`` as well), as SGVB needs.
+* ``family_log_prob(family, x, params, axes, weight)``: the elementwise
+  families of ``csrc/include/zhusuan/families.h`` (Gamma, Beta, Laplace, ...;
+  :data:`FAMILIES` maps each name to its parameter names), ``params`` in
+  that order and form (e.g. ``log_rate`` for Poisson). Gradients reach ``x``
+  and every parameter (0 for discrete values and for values outside the
+  support, where the log-density is -inf).
 * ``log_mean_exp(x, dim)``.
 """
 
 import os
 
 from . import reference
+from ._families import FAMILIES
 from ._shapes import broadcast_shapes, normalize_axes, reduced_shape
 
 __all__ = [
@@ -45,6 +52,8 @@ __all__ = [
     "normal_log_prob",
     "bernoulli_log_prob",
     "normal_rsample",
+    "family_log_prob",
+    "FAMILIES",
     "log_mean_exp",
     "broadcast_shapes",
     "normalize_axes",
@@ -137,6 +146,17 @@ def bernoulli_log_prob(x, logits, axes, weight=1.0):
 
 def normal_rsample(mean, scale, eps, logstd, axes, weight=1.0):
     return _impl().normal_rsample(mean, scale, eps, bool(logstd), tuple(axes), float(weight))
+
+
+def family_log_prob(family, x, params, axes, weight=1.0):
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; known: {sorted(FAMILIES)}")
+    params = tuple(params)
+    if len(params) != len(FAMILIES[family]):
+        raise ValueError(
+            f"{family}: expected parameters {FAMILIES[family]}, got {len(params)} values"
+        )
+    return _impl().family_log_prob(family, x, params, tuple(axes), float(weight))
 
 
 def log_mean_exp(x, dim):

@@ -10,9 +10,18 @@ import jittor as jt
 
 from ..numerics import dtype_name
 from ..numerics import log_mean_exp as _log_mean_exp
+from ._families import FAMILIES
 from ._shapes import broadcast_shapes, normalize_axes, reduced_shape
 
-__all__ = ["Plan", "common_dtype", "plan", "wants_grad", "materialize", "fused_ops"]
+__all__ = [
+    "Plan",
+    "common_dtype",
+    "plan",
+    "wants_grad",
+    "materialize",
+    "fused_ops",
+    "family_op",
+]
 
 
 def common_dtype(*vs):
@@ -103,3 +112,17 @@ def fused_ops(normal_fn, bernoulli_fn, rsample_fn):
         return _log_mean_exp(x, dim)
 
     return normal_log_prob, bernoulli_log_prob, normal_rsample, log_mean_exp
+
+
+def family_op(family_fn):
+    """The backend's ``family_log_prob``, given its :class:`jittor.Function`
+    class, constructed as ``cls(family, plan, weight, need, dtype)`` and
+    applied to ``(x, *params)``."""
+
+    def family_log_prob(family, x, params, axes, weight):
+        vs, dt = common_dtype(*materialize([x, *params]))
+        p = plan(f"{family}.log_prob", vs, ("x",) + FAMILIES[family], axes)
+        need = [wants_grad(v) for v in vs]
+        return family_fn(family, p, float(weight), need, dt)(*vs)
+
+    return family_log_prob

@@ -24,21 +24,27 @@ from pathlib import Path
 
 import jittor as jt
 
-from ._fused import fused_ops, materialize
+from ._fused import family_op, fused_ops, materialize
 
 __all__ = [
     "check_available",
     "normal_log_prob",
     "bernoulli_log_prob",
     "normal_rsample",
+    "family_log_prob",
     "log_mean_exp",
     "INCLUDE_DIR",
 ]
 
 # csrc/ sits next to the package in a checkout: <repo>/zhusuan/kernels/jit.py.
 INCLUDE_DIR = Path(__file__).resolve().parents[2] / "csrc" / "include" / "zhusuan"
-_HEADERS = ("common.h", "normal.h", "bernoulli.h")
-_FLAGS = {"FLAGS: -fno-fast-math -fno-trapping-math -ffp-contract=fast ": 1}
+_HEADERS = ("common.h", "special.h", "normal.h", "bernoulli.h", "families.h")
+# -I: Jittor's compile cache scans a source's #include "..." lines itself and
+# looks only in the -I directories of the command (families.h includes
+# special.h by a relative path).
+_FLAGS = {
+    f'FLAGS: -fno-fast-math -fno-trapping-math -ffp-contract=fast -I"{INCLUDE_DIR}" ': 1
+}
 
 
 def check_available():
@@ -55,7 +61,7 @@ def check_available():
 
 def _header():
     return "\n".join(
-        f'#include "{INCLUDE_DIR / h}"' for h in ("normal.h", "bernoulli.h")
+        f'#include "{INCLUDE_DIR / h}"' for h in ("normal.h", "bernoulli.h", "families.h")
     )
 
 
@@ -340,7 +346,48 @@ class _NormalRsample(_NormalOp):
         return tuple(grads)
 
 
+class _FamilyLogProb(jt.Function):
+    """``family_log_prob``: the forward is ``F::log_prob`` of the family's
+    struct in families.h, each wanted gradient one kernel of
+    ``g * F::grad<k>``."""
+
+    def __init__(self, family, p, weight, need, dtype):
+        self.fam = f"zhusuan::families::{family}"
+        self.p, self.weight, self.need, self.dtype = p, weight, need, dtype
+
+    def _ins(self):
+        return [_Arr("in", k, _operand(k, s, self.p.full)) for k, s in enumerate(self.p.shapes)]
+
+    def execute(self, x, *params):
+        self.saved = (x, *params)
+        p = self.p
+        args = ", ".join(f"v{k}" for k in range(len(self.saved)))
+        src = _source(p.full, self._ins(), _Arr("out", 0, _reduced(p.full, p.axes)),
+                      f"{self.fam}::log_prob({args})")
+        return _run([p.out_shape], self.dtype, list(self.saved), src, self.weight)
+
+    def grad(self, g):
+        n = len(self.saved)
+        if g is None:
+            return (None,) * n
+        p = self.p
+        (g,) = materialize([g])
+        ins = self._ins() + [_Arr("in", n, _reduced(p.full, p.axes))]
+        args = ", ".join(f"v{k}" for k in range(n))
+        grads = []
+        for k in range(n):
+            if not self.need[k]:
+                grads.append(None)
+                continue
+            out = _Arr("out", 0, _operand(k, p.shapes[k], p.full))
+            term = f"v{n} * {self.fam}::grad<{k}>({args})"
+            src = _source(p.full, ins, out, term)
+            grads.append(_run([p.shapes[k]], self.dtype, [*self.saved, g], src, self.weight))
+        return tuple(grads)
+
+
 # ------------------------------------------------------------------- the ops ----
 normal_log_prob, bernoulli_log_prob, normal_rsample, log_mean_exp = fused_ops(
     _NormalLogProb, _BernoulliLogProb, _NormalRsample
 )
+family_log_prob = family_op(_FamilyLogProb)

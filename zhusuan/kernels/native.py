@@ -21,13 +21,14 @@ import jittor as jt
 import numpy as np
 
 from . import _ext
-from ._fused import fused_ops, materialize
+from ._fused import family_op, fused_ops, materialize
 
 __all__ = [
     "check_available",
     "normal_log_prob",
     "bernoulli_log_prob",
     "normal_rsample",
+    "family_log_prob",
     "log_mean_exp",
 ]
 
@@ -53,7 +54,8 @@ def check_available():
 # ------------------------------------------------------------------ calls ----
 def _call(name, arrays, **kw):
     """Run op ``name`` of the extension that matches where the arrays live."""
-    if all(a is None or isinstance(a, np.ndarray) for a in arrays.values()):
+    flat = [b for a in arrays.values() for b in (a if isinstance(a, list) else [a])]
+    if all(a is None or isinstance(a, np.ndarray) for a in flat):
         getattr(_ext.C, name)(**arrays, **kw)
     else:
         _call_cuda(name, arrays, kw)
@@ -69,17 +71,22 @@ def _call_cuda(name, arrays, kw):
         )
     import cupy  # only ever reached with cupy arrays in hand
 
-    dev, dtype = {}, None
-    for key, a in arrays.items():
+    dtypes = set()
+
+    def dev(a):
         if a is None:
-            dev[key] = mod.DevArray(0, [])
-            continue
+            return mod.DevArray(0, [])
         if not a.flags.c_contiguous:
             a = cupy.ascontiguousarray(a)
-        dev[key] = mod.DevArray(int(a.data.ptr), [int(d) for d in a.shape])
-        dtype = str(a.dtype)
+        dtypes.add(str(a.dtype))
+        return mod.DevArray(int(a.data.ptr), [int(d) for d in a.shape])
+
+    converted = {
+        key: [dev(b) for b in a] if isinstance(a, list) else dev(a)
+        for key, a in arrays.items()
+    }
     stream = cupy.cuda.get_current_stream().ptr
-    getattr(mod, name)(**dev, dtype=dtype, stream=stream, **kw)
+    getattr(mod, name)(**converted, dtype=dtypes.pop(), stream=stream, **kw)
 
 
 def _code(shapes, dtype, inputs, body):
@@ -316,7 +323,64 @@ class _NormalRsample(jt.Function):
         return res.get("grad_mean"), res.get("grad_scale"), None
 
 
+class _FamilyLogProb(jt.Function):
+    """Forward and backward of ``family_log_prob`` for any family of
+    ``csrc/include/zhusuan/families.h``: one ``family_log_prob_forward`` pass,
+    and backward passes grouped like the Normal's (the value's gradient in
+    one lazy node, the parameters' in another)."""
+
+    def __init__(self, family, p, weight, need, dtype):
+        self.family, self.p, self.need, self.dtype = family, p, need, dtype
+        self.kw = dict(family=family, axes=p.axes, weight=weight)
+
+    def execute(self, x, *params):
+        self.saved = (x, *params)
+        kw = self.kw
+
+        def forward(np_, data):
+            x, *ps = data["inputs"]
+            _call(
+                "family_log_prob_forward",
+                dict(x=x, params=list(ps), out=data["outputs"][0]),
+                **kw,
+            )
+
+        return jt.numpy_code(self.p.out_shape, self.dtype, [x, *params], forward)
+
+    def grad(self, g):
+        n = len(self.saved)
+        if g is None:
+            return (None,) * n
+        ins = [*self.saved, *materialize([g])]
+        groups = [[0] if self.need[0] else [], [k for k in range(1, n) if self.need[k]]]
+        res = [None] * n
+        for which in groups:
+            if which:
+                outs = self._backward(ins, which)
+                for k, v in zip(which, outs, strict=True):
+                    res[k] = v
+        return tuple(res)
+
+    def _backward(self, ins, which):
+        kw, n = self.kw, len(self.saved)
+
+        def backward(np_, data):
+            x, *rest = data["inputs"]
+            ps, g = rest[:-1], rest[-1]
+            outs = iter(data["outputs"])
+            grads = [next(outs) if k in which else None for k in range(n)]
+            _call(
+                "family_log_prob_backward",
+                dict(x=x, params=list(ps), grad_out=g, grads=grads),
+                **kw,
+            )
+
+        out = _code([self.p.shapes[k] for k in which], self.dtype, ins, backward)
+        return out if len(which) > 1 else (out,)
+
+
 # ------------------------------------------------------------------- the ops ----
 normal_log_prob, bernoulli_log_prob, normal_rsample, log_mean_exp = fused_ops(
     _NormalLogProb, _BernoulliLogProb, _NormalRsample
 )
+family_log_prob = family_op(_FamilyLogProb)

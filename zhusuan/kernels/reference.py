@@ -7,10 +7,17 @@ from Jittor's autodiff of these expressions.
 
 import jittor as jt
 
-from ..numerics import HALF_LOG_2PI, const, dtype_name, log1p
+from ..numerics import HALF_LOG_2PI, const, dtype_name, lgamma, log1p
 from ._shapes import broadcast_shapes, reduced_shape
 
-__all__ = ["normal_log_prob", "bernoulli_log_prob", "normal_rsample", "log_mean_exp"]
+__all__ = [
+    "normal_log_prob",
+    "bernoulli_log_prob",
+    "normal_rsample",
+    "family_log_prob",
+    "FAMILIES",
+    "log_mean_exp",
+]
 
 
 def _reduce(elem, axes, weight):
@@ -79,6 +86,141 @@ def normal_rsample(mean, scale, eps, logstd, axes, weight):
     log_s = _log_scale(scale, logstd)
     elem = -const(0.5, dt) * eps * eps - log_s - const(HALF_LOG_2PI, dt)
     return z, _reduce(elem, axes, weight)
+
+
+# ------------------------------------------------------------ the families ----
+# The elementwise log-density of each family of csrc/include/zhusuan/families.h,
+# in plain Jittor ops, with the parameters in the same order and form. Values
+# outside the support get -inf (selected with jt.where, so the gradient there
+# is 0, as in the kernels).
+def _c(v, like):
+    return const(v, dtype_name(like))
+
+
+def _neg_inf_where(ok, lp):
+    return jt.where(ok, lp, jt.full_like(lp, float("-inf")))
+
+
+def _softplus_pair(logits):
+    """(softplus(l), softplus(-l)) sharing log1p(exp(-|l|)), as bernoulli.h."""
+    a = jt.abs(logits)
+    half = _c(0.5, logits)
+    t = log1p(jt.exp(-a))
+    return (a + logits) * half + t, (a - logits) * half + t
+
+
+def _xlogy(x, y):
+    """x * log(y), read as 0 where x == 0."""
+    return jt.where(x == _c(0.0, x), jt.zeros_like(x), x * jt.log(y))
+
+
+def _laplace(x, loc, scale):
+    return -jt.abs(x - loc) / scale - jt.log(scale) - _c(LN2, x)
+
+
+def _logistic(x, loc, scale):
+    z = (x - loc) / scale
+    a = jt.abs(z)
+    return -a - _c(2.0, x) * log1p(jt.exp(-a)) - jt.log(scale)
+
+
+def _exponential(x, rate):
+    return _neg_inf_where(x >= _c(0.0, x), jt.log(rate) - rate * x)
+
+
+def _half_normal(x, logstd):
+    z = x * jt.exp(-logstd)
+    lp = _c(LN2 - HALF_LOG_2PI, x) - logstd - _c(0.5, x) * z * z
+    return _neg_inf_where(x >= _c(0.0, x), lp)
+
+
+def _fold_normal(x, mean, logstd):
+    inv = jt.exp(-logstd)
+    a, b = (x - mean) * inv, (x + mean) * inv
+    t = _c(2.0, x) * x * mean * inv * inv
+    lp = (-_c(0.5, x) * jt.minimum(a * a, b * b) + log1p(jt.exp(-jt.abs(t)))
+          - _c(HALF_LOG_2PI, x) - logstd)
+    return _neg_inf_where(x >= _c(0.0, x), lp)
+
+
+def _log_normal(x, mean, logstd):
+    y = jt.log(x)
+    z = (y - mean) * jt.exp(-logstd)
+    lp = -y - logstd - _c(HALF_LOG_2PI, x) - _c(0.5, x) * z * z
+    return _neg_inf_where(x > _c(0.0, x), lp)
+
+
+def _uniform(x, minval, maxval):
+    ok = jt.logical_and(x >= minval, x < maxval)
+    return _neg_inf_where(ok, -jt.log(maxval - minval))
+
+
+# Discrete values (and Binomial's n) get no gradient, as in families.h.
+def _poisson(x, log_rate):
+    x = x.detach()
+    xr = jt.where(x == _c(0.0, x), jt.zeros_like(x), x * log_rate)
+    lp = xr - jt.exp(log_rate) - lgamma(x + _c(1.0, x))
+    return _neg_inf_where(x >= _c(0.0, x), lp)
+
+
+def _geometric(x, logits):
+    x = x.detach()
+    sp_pos, sp_neg = _softplus_pair(logits)
+    return _neg_inf_where(x >= _c(0.0, x), -x * sp_pos - sp_neg)
+
+
+def _binomial(x, logits, n):
+    x, n = x.detach(), n.detach()
+    sp_pos, sp_neg = _softplus_pair(logits)
+    one = _c(1.0, x)
+    lp = (lgamma(n + one) - lgamma(x + one) - lgamma(n - x + one)
+          - x * sp_neg - (n - x) * sp_pos)
+    return _neg_inf_where(jt.logical_and(x >= _c(0.0, x), x <= n), lp)
+
+
+def _gamma(x, alpha, beta):
+    lp = (alpha * jt.log(beta) - lgamma(alpha) + _xlogy(alpha - _c(1.0, x), x) - beta * x)
+    return _neg_inf_where(x >= _c(0.0, x), lp)
+
+
+def _beta(x, a, b):
+    one = _c(1.0, x)
+    lb = jt.where(b == one, jt.zeros_like(x), (b - one) * log1p(-x))
+    lp = _xlogy(a - one, x) + lb - lgamma(a) - lgamma(b) + lgamma(a + b)
+    return _neg_inf_where(jt.logical_and(x >= _c(0.0, x), x <= one), lp)
+
+
+def _student_t(x, df, loc, scale):
+    z = (x - loc) / scale
+    half = _c(0.5, x)
+    return (lgamma(half * (df + _c(1.0, x))) - lgamma(half * df)
+            - half * (jt.log(df) + _c(LOG_PI, x)) - jt.log(scale)
+            - half * (df + _c(1.0, x)) * log1p(z * z / df))
+
+
+LN2 = 0.69314718055994530941723212145818
+LOG_PI = 1.1447298858494001741434273513530587
+
+FAMILIES = {
+    "Laplace": _laplace,
+    "Logistic": _logistic,
+    "Exponential": _exponential,
+    "HalfNormal": _half_normal,
+    "FoldNormal": _fold_normal,
+    "LogNormal": _log_normal,
+    "Uniform": _uniform,
+    "Poisson": _poisson,
+    "Geometric": _geometric,
+    "Binomial": _binomial,
+    "Gamma": _gamma,
+    "Beta": _beta,
+    "StudentT": _student_t,
+}
+
+
+def family_log_prob(family, x, params, axes, weight):
+    x, *params = _expand(x, *params)
+    return _reduce(FAMILIES[family](x, *params), axes, weight)
 
 
 def log_mean_exp(x, dim):

@@ -31,8 +31,12 @@
 #include <string>
 #include <vector>
 
+#include <initializer_list>
+#include <utility>
+
 #include "bernoulli.h"
 #include "broadcast.h"
+#include "families.h"
 #include "normal.h"
 
 namespace zhusuan {
@@ -359,6 +363,121 @@ void normal_rsample_backward(const E& eng, const In<T>& mean, const In<T>& scale
     else
       detail::rsample_grad_scale<E, T, false, false, true>(eng, op, g, sh, in, weight, grad_scale);
   }
+}
+
+
+// ------------------------------------------------------ family_log_prob -----
+// The generic op of every family in families.h: x and the family's
+// parameters broadcast together; out = weight * the log-density summed over
+// `axes`. The backward writes g * d/d(operand) summed to each operand's own
+// shape, for the gradient outputs given (grads[0] is x's, grads[k + 1] the
+// k-th parameter's; data == nullptr skips one).
+namespace detail {
+template <class F, typename T>
+Geometry family_geometry(const std::string& op, const In<T>& x,
+                         const std::vector<In<T>>& params,
+                         const std::vector<std::int64_t>& axes, std::vector<Shape>& shapes) {
+  if (static_cast<int>(params.size()) != F::kParams)
+    throw std::invalid_argument(op + ": expected " + std::to_string(F::kParams) +
+                                " parameters, got " + std::to_string(params.size()));
+  std::vector<std::string> names = {"x"};
+  shapes = {x.shape};
+  for (int k = 0; k < F::kParams; ++k) {
+    names.push_back(F::param(k));
+    shapes.push_back(params[k].shape);
+  }
+  return geometry(op, shapes, names, axes);
+}
+
+template <class F, class E, typename T, std::size_t... K>
+void family_grads(const E& eng, const std::string& op, const Geometry& g,
+                  const std::vector<Shape>& shapes, const std::vector<Shape>& sh,
+                  const std::array<const T*, 2 + F::kParams>& in, double weight,
+                  const std::vector<Out<T>>& grads, std::index_sequence<K...>) {
+  (void)std::initializer_list<int>{
+      (grads[K].data
+           ? (launch<E, T, 2 + F::kParams>(eng, op, g, sh, in,
+                                            broadcast_strides(shapes[K], g.full), grads[K].data,
+                                            numel(shapes[K]), weight,
+                                            families::GradFn<F, static_cast<int>(K)>{}),
+              0)
+           : 0)...};
+}
+}  // namespace detail
+
+template <class F, class E, typename T>
+void family_log_prob_forward(const E& eng, const In<T>& x, const std::vector<In<T>>& params,
+                             const std::vector<std::int64_t>& axes, double weight,
+                             const Out<T>& out) {
+  const std::string op = std::string(F::name()) + "_log_prob";
+  std::vector<Shape> shapes;
+  auto g = detail::family_geometry<F>(op, x, params, axes, shapes);
+  detail::check_shape(op, "out", out.shape, g.out_shape, g.context);
+  detail::check_data(op, "out", out.data, out.shape);
+  std::array<const T*, 1 + F::kParams> in;
+  in[0] = x.data;
+  for (int k = 0; k < F::kParams; ++k) in[k + 1] = params[k].data;
+  detail::launch<E, T, 1 + F::kParams>(eng, op, g, shapes, in,
+                                       kept_strides(g.full, g.reduced), out.data,
+                                       numel(out.shape), weight, families::LogProbFn<F>{});
+}
+
+template <class F, class E, typename T>
+void family_log_prob_backward(const E& eng, const In<T>& x, const std::vector<In<T>>& params,
+                              const std::vector<std::int64_t>& axes, double weight,
+                              const In<T>& grad_out, const std::vector<Out<T>>& grads) {
+  const std::string op = std::string(F::name()) + "_log_prob_backward";
+  std::vector<Shape> shapes;
+  auto g = detail::family_geometry<F>(op, x, params, axes, shapes);
+  detail::check_shape(op, "grad_out", grad_out.shape, g.out_shape, g.context);
+  if (static_cast<int>(grads.size()) != 1 + F::kParams)
+    throw std::invalid_argument(op + ": expected " + std::to_string(1 + F::kParams) +
+                                " gradient slots, got " + std::to_string(grads.size()));
+  for (int k = 0; k <= F::kParams; ++k)
+    if (grads[k].data)
+      detail::check_shape(op, "gradient of " + std::string(k ? F::param(k - 1) : "x"),
+                          grads[k].shape, shapes[k], g.context);
+  // Operands: the upstream gradient (size 1 on the reduced axes), x, params.
+  std::vector<Shape> sh = {detail::upstream_shape(g)};
+  sh.insert(sh.end(), shapes.begin(), shapes.end());
+  std::array<const T*, 2 + F::kParams> in;
+  in[0] = grad_out.data;
+  in[1] = x.data;
+  for (int k = 0; k < F::kParams; ++k) in[k + 2] = params[k].data;
+  detail::family_grads<F, E, T>(eng, op, g, shapes, sh, in, weight, grads,
+                                std::make_index_sequence<1 + F::kParams>{});
+}
+
+// Call fn(F{}) for the family called `name`; std::invalid_argument naming
+// the known families otherwise.
+template <class Fn>
+void with_family(const std::string& name, Fn&& fn) {
+#define ZS_FAMILY_CASE(F)                      \
+  if (name == families::F::name()) {           \
+    fn(families::F{});                         \
+    return;                                    \
+  }
+  ZS_FAMILIES(ZS_FAMILY_CASE)
+#undef ZS_FAMILY_CASE
+  std::string known;
+#define ZS_FAMILY_NAME(F) known += std::string(known.empty() ? "" : ", ") + families::F::name();
+  ZS_FAMILIES(ZS_FAMILY_NAME)
+#undef ZS_FAMILY_NAME
+  throw std::invalid_argument("unknown family '" + name + "'; known: " + known);
+}
+
+// Each family's name and parameter names, in ZS_FAMILIES order.
+inline std::vector<std::pair<std::string, std::vector<std::string>>> family_table() {
+  std::vector<std::pair<std::string, std::vector<std::string>>> t;
+#define ZS_FAMILY_ROW(F)                                                  \
+  {                                                                       \
+    std::vector<std::string> ps;                                          \
+    for (int k = 0; k < families::F::kParams; ++k) ps.push_back(families::F::param(k)); \
+    t.emplace_back(families::F::name(), ps);                              \
+  }
+  ZS_FAMILIES(ZS_FAMILY_ROW)
+#undef ZS_FAMILY_ROW
+  return t;
 }
 
 }  // namespace ops
