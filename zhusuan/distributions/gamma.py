@@ -1,0 +1,146 @@
+"""Gamma draws with implicit reparameterisation gradients.
+
+``standard_gamma(alpha)`` draws ``x ~ Gamma(alpha, 1)`` elementwise and gives
+``x`` the gradient of Figurnov, Mohamed & Mnih (2018), "Implicit
+Reparameterization Gradients": with F(x; alpha) the CDF (the regularised
+lower incomplete gamma function P(alpha, x)) held fixed,
+
+    dx/dalpha = -(dF/dalpha)(x; alpha) / f(x; alpha),
+
+f the density. Gamma(alpha, beta) = standard_gamma(alpha) / beta, Beta and
+Dirichlet are normalised Gamma draws, StudentT's scale mixes one in, so all
+of them are reparameterised through this one function.
+
+dF/dalpha comes from the power series of P in float64,
+
+    P(a, x) = exp(L) S,  L = a log x - x - lgamma(a + 1),
+    S = sum_n t_n,  t_0 = 1,  t_n = t_{n-1} x / (a + n),
+
+differentiated term by term (forward mode: dt_n/da = (dt_{n-1}/da) x / (a+n)
+- t_n / (a + n), dL/da = log x - digamma(a + 1)). All terms are positive,
+so the sum has no cancellation; it needs about x + a few sqrt(x) terms,
+which the loop runs until every element has converged. For alpha above
+``LARGE_ALPHA`` the normal approximation of Gamma(alpha, 1) gives
+dx/dalpha = 1 + (x - alpha) / (2 alpha) (relative error O(1/alpha)).
+
+The draws are NumPy's (``Generator.standard_gamma``, Marsaglia & Tsang),
+seeded from Jittor's generator, so ``jt.set_global_seed`` makes them
+reproducible. Both passes run inside the Jittor graph as ``jt.numpy_code``
+(CPU; NumPy is a dependency already).
+"""
+
+import jittor as jt
+import numpy as np
+
+from ..numerics import dtype_name
+
+__all__ = ["standard_gamma", "gamma_cdf_dalpha", "LARGE_ALPHA"]
+
+LARGE_ALPHA = 1e4
+_MAX_TERMS = 100000
+
+
+def _digamma(a):
+    """digamma for a > 0 in float64 (recurrence to >= 10, asymptotic series)."""
+    a = np.array(a, dtype=np.float64, copy=True)
+    acc = np.zeros_like(a)
+    for _ in range(10):
+        small = a < 10
+        acc -= np.where(small, 1.0 / a, 0.0)
+        a = np.where(small, a + 1.0, a)
+    inv2 = 1.0 / (a * a)
+    tail = inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 * (1 / 252 - inv2 * (1 / 240 - inv2 / 132))))
+    return acc + np.log(a) - 0.5 / a - tail
+
+
+def _lgamma(a):
+    from math import lgamma
+
+    return np.vectorize(lgamma, otypes=[np.float64])(a)
+
+
+def gamma_cdf_dalpha(x, alpha):
+    """d/dalpha of the regularised lower incomplete gamma P(alpha, x), and
+    log f(x; alpha) (the Gamma(alpha, 1) log-density), in float64 arrays."""
+    x = np.asarray(x, dtype=np.float64)
+    a = np.asarray(alpha, dtype=np.float64)
+    x, a = np.broadcast_arrays(x, a)
+    pos = x > 0
+    xs = np.where(pos, x, 1.0)
+    log_x = np.log(xs)
+    big_l = a * log_x - xs - _lgamma(a + 1.0)
+    dl = log_x - _digamma(a + 1.0)
+    t = np.ones_like(xs)
+    dt = np.zeros_like(xs)
+    s = np.ones_like(xs)
+    ds = np.zeros_like(xs)
+    active = np.ones(xs.shape, dtype=bool)
+    for n in range(1, _MAX_TERMS):
+        inv = 1.0 / (a + n)
+        dt = dt * xs * inv - t * xs * inv * inv
+        t = t * xs * inv
+        s = s + np.where(active, t, 0.0)
+        ds = ds + np.where(active, dt, 0.0)
+        # Stop where the terms have become negligible (they decrease once
+        # n > x - a, geometrically after that).
+        active &= ~((n > xs - a) & (t < 1e-17 * s) & (np.abs(dt) <= 1e-17 * np.abs(ds) + 1e-300))
+        if not active.any():
+            break
+    dp = np.exp(big_l) * (s * dl + ds)
+    log_f = (a - 1.0) * log_x - xs - _lgamma(a)
+    return np.where(pos, dp, 0.0), log_f
+
+
+def _dx_dalpha(x, alpha):
+    """Implicit derivative of a Gamma(alpha, 1) draw x with respect to alpha."""
+    dp, log_f = gamma_cdf_dalpha(x, alpha)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        g = -dp * np.exp(-log_f)
+    big = np.asarray(alpha) >= LARGE_ALPHA
+    if np.any(big):
+        g = np.where(big, 1.0 + (x - alpha) / (2.0 * alpha), g)
+    return np.where(np.isfinite(g), g, 0.0)
+
+
+class _StandardGamma(jt.Function):
+    def execute(self, alpha, seed):
+        dt = dtype_name(alpha)
+
+        def draw(np_, data):
+            a, s = data["inputs"]
+            words = np.frombuffer(np.ascontiguousarray(s).tobytes(), dtype=np.uint32)
+            rng = np.random.default_rng(words.tolist())
+            out = data["outputs"][0]
+            out[...] = rng.standard_gamma(a.astype(np.float64)).astype(out.dtype)
+            # float32 cannot hold draws below its smallest normal (tiny alpha):
+            # keep them positive so that log x stays finite.
+            np.maximum(out, np.finfo(out.dtype).tiny, out=out)
+
+        self.alpha = alpha
+        self.x = jt.numpy_code(list(alpha.shape), dt, [alpha, seed], draw)
+        return self.x
+
+    def grad(self, g):
+        if g is None:
+            return None, None
+
+        def backward(np_, data):
+            x, a, gout = data["inputs"]
+            out = data["outputs"][0]
+            d = _dx_dalpha(x.astype(np.float64), a.astype(np.float64))
+            out[...] = (gout.astype(np.float64) * d).astype(out.dtype)
+
+        dt = dtype_name(self.alpha)
+        return (
+            jt.numpy_code(list(self.alpha.shape), dt, [self.x, self.alpha, g], backward),
+            None,
+        )
+
+
+def standard_gamma(alpha):
+    """Gamma(alpha, 1) draws of alpha's shape, with implicit reparameterisation
+    gradients to alpha (see the module docstring). alpha must be > 0."""
+    seed = jt.ops.random((4,), "float32", "uniform")
+    if list(alpha.shape) == [1]:
+        alpha = alpha.clone()  # see kernels._fused.materialize
+    return _StandardGamma.apply(alpha, seed)

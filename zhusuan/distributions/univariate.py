@@ -1,0 +1,623 @@
+"""The univariate families beyond Normal and Bernoulli.
+
+Each class converts what users pass into the form the kernels use (log-space
+where one exists: ``logstd``, ``log_rate``, ``logits``) and hands its
+log-density to the generic fused op ``kernels.family_log_prob`` (the math is
+in ``csrc/include/zhusuan/families.h``, one block per family); except
+BinConcrete, whose density is written here in Jittor ops.
+
+Samples are reparameterised where the family allows it: location-scale and
+inverse-CDF families directly, Gamma, Beta and StudentT through the implicit
+gradients of :func:`zhusuan.distributions.gamma.standard_gamma`. Discrete
+families (Poisson, Geometric, Binomial) sample float counts in the
+distribution's dtype and are never reparameterised.
+"""
+
+import jittor as jt
+import numpy as np
+
+from .. import kernels
+from ..numerics import const, dtype_name, log1p, probs_to_logits, softplus
+from .base import Distribution, _rand, _randn
+from .gamma import standard_gamma
+from .normal import _reject_unknown
+
+__all__ = [
+    "FoldNormal",
+    "Laplace",
+    "Logistic",
+    "Exponential",
+    "HalfNormal",
+    "LogNormal",
+    "Uniform",
+    "Poisson",
+    "Geometric",
+    "Binomial",
+    "Gamma",
+    "Beta",
+    "StudentT",
+    "BinConcrete",
+]
+
+
+def _one_of(cls, a_name, a, b_name, b):
+    if (a is None) == (b is None):
+        raise ValueError(
+            f"{cls}: pass exactly one of '{a_name}' or '{b_name}' "
+            f"(got {'both' if a is not None else 'neither'})"
+        )
+
+
+def _rand_open(shape, dtype):
+    """Uniform draws strictly inside (0, 1): [0, 1) draws with 0 replaced by
+    the dtype's smallest normal number (so log(u) is finite)."""
+    u = _rand(shape, dtype)
+    tiny = const(float(np.finfo(dtype).tiny), dtype)
+    return jt.maximum(u, tiny)
+
+
+class _Family(Distribution):
+    """A univariate family: parameter set-up, validation and the fused
+    log-density. Subclasses set ``_family`` (the kernel family's name) and
+    ``_kernel_attrs`` (attributes holding the kernel's parameters, in the
+    kernel's order)."""
+
+    _family = None
+    _kernel_attrs = ()
+
+    def _setup(self, dtype, group_ndims, is_reparameterized, validate_args, kwargs, **given):
+        _reject_unknown(type(self).__name__, kwargs)
+        super().__init__(dtype=dtype, group_ndims=group_ndims,
+                         is_reparameterized=is_reparameterized,
+                         validate_args=validate_args)
+        self._infer_dtype(*given.values())
+        out = {}
+        for name, value in given.items():
+            v = self._param(value, name)
+            out[name] = v if dtype_name(v) == self._dtype else v.cast(self._dtype)
+        try:
+            kernels.broadcast_shapes(*[list(v.shape) for v in out.values()],
+                                     what=list(out))
+        except ValueError as exc:
+            raise ValueError(f"{type(self).__name__}: {exc}") from None
+        return out
+
+    def _check(self, name, value, ok, what):
+        """Under validate_args: raise unless ``ok`` (a boolean Var) holds everywhere."""
+        if self.validate_args and not bool(ok.all().item()):
+            raise ValueError(
+                f"{type(self).__name__}: {name} must be {what} (shape {list(value.shape)})"
+            )
+
+    def _params(self):
+        return [getattr(self, a) for a in self._kernel_attrs]
+
+    def _log_prob_reduced(self, given, axes, weight):
+        return kernels.family_log_prob(self._family, given, self._params(), axes, weight)
+
+    def _base_noise(self, n_samples, draw=_randn):
+        return draw(self._sample_shape(n_samples), self.dtype)
+
+
+class _LogScaleMixin:
+    """``std`` or ``logstd`` for the families parameterised by the scale of a
+    Normal (the kernels take logstd)."""
+
+    def _set_scale(self, p, std, logstd):
+        if std is not None:
+            self._check("std", p["std"], p["std"] > 0, "> 0")
+            self._logstd = jt.log(p["std"])
+        else:
+            self._logstd = p["logstd"]
+
+    @property
+    def logstd(self):
+        return self._logstd
+
+    @property
+    def std(self):
+        return jt.exp(self._logstd)
+
+
+class FoldNormal(_LogScaleMixin, _Family):
+    r"""The distribution of ``|y|`` for ``y ~ N(mean, std^2)``.
+
+    .. math:: p(x) = \frac{1}{\sigma}\left[\phi\!\left(\frac{x-\mu}{\sigma}\right)
+              + \phi\!\left(\frac{x+\mu}{\sigma}\right)\right],\quad x \ge 0
+
+    computed as a log-sum-exp of the two Gaussian terms. Reparameterised:
+    ``|mean + std * eps|``.
+    """
+
+    param_names = ("mean", "std", "logstd")
+    has_rsample = True
+    _family = "FoldNormal"
+    _kernel_attrs = ("mean", "_logstd")
+    _param_attrs = ("mean", "_logstd")
+
+    def __init__(self, mean=0.0, std=None, logstd=None, dtype=None, group_ndims=0,
+                 is_reparameterized=True, validate_args=False, **kwargs):
+        _one_of("FoldNormal", "std", std, "logstd", logstd)
+        given = {"mean": mean, ("std" if std is not None else "logstd"): std if std is not None else logstd}
+        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs, **given)
+        self.mean = p["mean"]
+        self._set_scale(p, std, logstd)
+
+    def _validate_value(self, value, what):
+        if not bool((value >= 0).all().item()):
+            raise ValueError(f"{what}: FoldNormal values must be >= 0")
+
+    def _sample(self, n_samples):
+        return jt.abs(self.mean + self.std * self._base_noise(n_samples))
+
+
+class HalfNormal(_LogScaleMixin, _Family):
+    r"""The distribution of ``|y|`` for ``y ~ N(0, std^2)``: ``p(x) = 2 N(x; 0, std)``
+    for ``x >= 0``. Reparameterised: ``std * |eps|``."""
+
+    param_names = ("std", "logstd")
+    has_rsample = True
+    _family = "HalfNormal"
+    _kernel_attrs = ("_logstd",)
+    _param_attrs = ("_logstd",)
+
+    def __init__(self, std=None, logstd=None, dtype=None, group_ndims=0,
+                 is_reparameterized=True, validate_args=False, **kwargs):
+        _one_of("HalfNormal", "std", std, "logstd", logstd)
+        given = {("std" if std is not None else "logstd"): std if std is not None else logstd}
+        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs, **given)
+        self._set_scale(p, std, logstd)
+
+    def _validate_value(self, value, what):
+        if not bool((value >= 0).all().item()):
+            raise ValueError(f"{what}: HalfNormal values must be >= 0")
+
+    def _sample(self, n_samples):
+        return self.std * jt.abs(self._base_noise(n_samples))
+
+
+class LogNormal(_LogScaleMixin, _Family):
+    r"""The distribution of ``exp(y)`` for ``y ~ N(mean, std^2)``.
+
+    .. math:: \log p(x) = -\log x - \log\sigma - \tfrac12\log 2\pi
+              - \frac{(\log x - \mu)^2}{2\sigma^2},\quad x > 0
+
+    Reparameterised: ``exp(mean + std * eps)``.
+    """
+
+    param_names = ("mean", "std", "logstd")
+    has_rsample = True
+    _family = "LogNormal"
+    _kernel_attrs = ("mean", "_logstd")
+    _param_attrs = ("mean", "_logstd")
+
+    def __init__(self, mean=0.0, std=None, logstd=None, dtype=None, group_ndims=0,
+                 is_reparameterized=True, validate_args=False, **kwargs):
+        _one_of("LogNormal", "std", std, "logstd", logstd)
+        given = {"mean": mean, ("std" if std is not None else "logstd"): std if std is not None else logstd}
+        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs, **given)
+        self.mean = p["mean"]
+        self._set_scale(p, std, logstd)
+
+    def _validate_value(self, value, what):
+        if not bool((value > 0).all().item()):
+            raise ValueError(f"{what}: LogNormal values must be > 0")
+
+    def _sample(self, n_samples):
+        return jt.exp(self.mean + self.std * self._base_noise(n_samples))
+
+
+class Laplace(_Family):
+    r"""Laplace distribution: :math:`\log p(x) = -|x - \mathrm{loc}|/b - \log 2b`.
+
+    Reparameterised by the inverse CDF: ``loc + b log(2u)`` for ``u < 1/2``,
+    ``loc - b log(2 - 2u)`` otherwise, ``u ~ U(0, 1)``.
+    """
+
+    param_names = ("loc", "scale")
+    has_rsample = True
+    _family = "Laplace"
+    _kernel_attrs = ("loc", "scale")
+    _param_attrs = _kernel_attrs
+
+    def __init__(self, loc=0.0, scale=1.0, dtype=None, group_ndims=0,
+                 is_reparameterized=True, validate_args=False, **kwargs):
+        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
+                        loc=loc, scale=scale)
+        self.loc, self.scale = p["loc"], p["scale"]
+        self._check("scale", self.scale, self.scale > 0, "> 0")
+
+    def _sample(self, n_samples):
+        u = self._base_noise(n_samples, _rand_open)
+        dt = self.dtype
+        two, half = const(2.0, dt), const(0.5, dt)
+        lower = jt.log(two * u)
+        upper = -jt.log(two - two * u)
+        return self.loc + self.scale * jt.where(u < half, lower, upper)
+
+
+class Logistic(_Family):
+    r"""Logistic distribution, :math:`z = (x - \mathrm{loc})/s`,
+    :math:`\log p(x) = -z - 2\,\mathrm{softplus}(-z) - \log s`.
+
+    Reparameterised: ``loc + s (log u - log(1 - u))``.
+    """
+
+    param_names = ("loc", "scale")
+    has_rsample = True
+    _family = "Logistic"
+    _kernel_attrs = ("loc", "scale")
+    _param_attrs = _kernel_attrs
+
+    def __init__(self, loc=0.0, scale=1.0, dtype=None, group_ndims=0,
+                 is_reparameterized=True, validate_args=False, **kwargs):
+        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
+                        loc=loc, scale=scale)
+        self.loc, self.scale = p["loc"], p["scale"]
+        self._check("scale", self.scale, self.scale > 0, "> 0")
+
+    def _sample(self, n_samples):
+        u = self._base_noise(n_samples, _rand_open)
+        return self.loc + self.scale * (jt.log(u) - log1p(-u))
+
+
+class Exponential(_Family):
+    r"""Exponential distribution: :math:`\log p(x) = \log\lambda - \lambda x`,
+    ``x >= 0``. Reparameterised: ``-log(1 - u) / rate``."""
+
+    param_names = ("rate",)
+    has_rsample = True
+    _family = "Exponential"
+    _kernel_attrs = ("rate",)
+    _param_attrs = _kernel_attrs
+
+    def __init__(self, rate=1.0, dtype=None, group_ndims=0, is_reparameterized=True,
+                 validate_args=False, **kwargs):
+        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
+                        rate=rate)
+        self.rate = p["rate"]
+        self._check("rate", self.rate, self.rate > 0, "> 0")
+
+    def _validate_value(self, value, what):
+        if not bool((value >= 0).all().item()):
+            raise ValueError(f"{what}: Exponential values must be >= 0")
+
+    def _sample(self, n_samples):
+        u = self._base_noise(n_samples, _rand)
+        return -log1p(-u) / self.rate
+
+
+class Uniform(_Family):
+    r"""Uniform distribution on ``[minval, maxval)``: :math:`\log p(x) =
+    -\log(\mathrm{maxval} - \mathrm{minval})` inside, ``-inf`` outside.
+    Reparameterised: ``minval + (maxval - minval) u``."""
+
+    param_names = ("minval", "maxval")
+    has_rsample = True
+    _family = "Uniform"
+    _kernel_attrs = ("minval", "maxval")
+    _param_attrs = _kernel_attrs
+
+    def __init__(self, minval=0.0, maxval=1.0, dtype=None, group_ndims=0,
+                 is_reparameterized=True, validate_args=False, **kwargs):
+        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
+                        minval=minval, maxval=maxval)
+        self.minval, self.maxval = p["minval"], p["maxval"]
+        self._check("maxval", self.maxval, self.maxval > self.minval, "> minval")
+
+    def _validate_value(self, value, what):
+        ok = jt.logical_and(value >= self.minval, value < self.maxval)
+        if not bool(ok.all().item()):
+            raise ValueError(f"{what}: Uniform values must lie in [minval, maxval)")
+
+    def _sample(self, n_samples):
+        u = self._base_noise(n_samples, _rand)
+        return self.minval + (self.maxval - self.minval) * u
+
+
+def _check_counts(value, what, family):
+    ok = jt.logical_and(value >= 0, value == jt.floor(value))
+    if not bool(ok.all().item()):
+        raise ValueError(f"{what}: {family} values must be non-negative integers")
+
+
+def _numpy_draw(shape, dtype, inputs, fn):
+    """Draw with NumPy inside the graph: ``fn(rng, *arrays)`` returns an array
+    of ``shape``. The generator is seeded from Jittor's, so
+    ``jt.set_global_seed`` makes the draws reproducible."""
+    seed = jt.ops.random((4,), "float32", "uniform")
+
+    def body(np_, data):
+        *arrays, s = data["inputs"]
+        words = np.frombuffer(np.ascontiguousarray(s).tobytes(), dtype=np.uint32)
+        rng = np.random.default_rng(words.tolist())
+        arrays = [np.broadcast_to(a, shape) for a in arrays]
+        data["outputs"][0][...] = fn(rng, *arrays)
+
+    ins = [v.clone() if list(v.shape) == [1] else v for v in inputs]
+    return jt.numpy_code(list(shape), dtype, [*ins, seed], body).detach()
+
+
+class Poisson(_Family):
+    r"""Poisson distribution, given ``rate`` or ``log_rate``:
+    :math:`\log p(k) = k \log\lambda - \lambda - \log k!`.
+
+    The kernels take the log-rate (a ``rate`` is logged once). Samples are
+    float counts (NumPy's sampler, seeded from Jittor's generator).
+    """
+
+    param_names = ("rate", "log_rate")
+    is_continuous = False
+    _family = "Poisson"
+    _kernel_attrs = ("log_rate",)
+    _param_attrs = _kernel_attrs
+
+    def __init__(self, rate=None, log_rate=None, dtype=None, group_ndims=0,
+                 is_reparameterized=False, validate_args=False, **kwargs):
+        _one_of("Poisson", "rate", rate, "log_rate", log_rate)
+        name = "rate" if rate is not None else "log_rate"
+        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
+                        **{name: rate if rate is not None else log_rate})
+        if rate is not None:
+            self._check("rate", p["rate"], p["rate"] >= 0, ">= 0")
+            self.log_rate = jt.log(p["rate"])
+        else:
+            self.log_rate = p["log_rate"]
+
+    @property
+    def rate(self):
+        return jt.exp(self.log_rate)
+
+    def _validate_value(self, value, what):
+        _check_counts(value, what, "Poisson")
+
+    def _sample(self, n_samples):
+        shape = self._sample_shape(n_samples)
+        return _numpy_draw(shape, self.dtype, [self.rate],
+                           lambda rng, lam: rng.poisson(lam.astype(np.float64)))
+
+
+class Geometric(_Family):
+    r"""Number of failures before the first success of Bernoulli trials with
+    success probability ``p = sigmoid(logits)``:
+    :math:`\log p(k) = k \log(1-p) + \log p = -k\,\mathrm{softplus}(l) -
+    \mathrm{softplus}(-l)`. Sampled by the inverse CDF
+    ``floor(log u / log(1 - p))``."""
+
+    param_names = ("logits", "probs")
+    is_continuous = False
+    _family = "Geometric"
+    _kernel_attrs = ("logits",)
+    _param_attrs = _kernel_attrs
+
+    def __init__(self, logits=None, probs=None, dtype=None, group_ndims=0,
+                 is_reparameterized=False, validate_args=False, **kwargs):
+        _one_of("Geometric", "logits", logits, "probs", probs)
+        name = "logits" if logits is not None else "probs"
+        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
+                        **{name: logits if logits is not None else probs})
+        if probs is not None:
+            pr = p["probs"]
+            self._check("probs", pr, jt.logical_and(pr > 0, pr <= 1), "in (0, 1]")
+            self.logits = probs_to_logits(pr)
+        else:
+            self.logits = p["logits"]
+
+    @property
+    def probs(self):
+        return jt.sigmoid(self.logits)
+
+    def _validate_value(self, value, what):
+        _check_counts(value, what, "Geometric")
+
+    def _sample(self, n_samples):
+        u = self._base_noise(n_samples, _rand_open)
+        # log(1 - p) = -softplus(l)
+        return jt.floor(jt.log(u) / -softplus(self.logits))
+
+
+class Binomial(_Family):
+    r"""Binomial distribution: successes in ``n_experiments`` trials of
+    probability ``sigmoid(logits)``:
+    :math:`\log p(k) = \log\binom{n}{k} - k\,\mathrm{softplus}(-l) -
+    (n-k)\,\mathrm{softplus}(l)`. Samples: NumPy's sampler."""
+
+    param_names = ("logits", "probs", "n_experiments")
+    is_continuous = False
+    _family = "Binomial"
+    _kernel_attrs = ("logits", "n_experiments")
+    _param_attrs = ("logits",)
+
+    def __init__(self, logits=None, n_experiments=None, probs=None, dtype=None,
+                 group_ndims=0, is_reparameterized=False, validate_args=False, **kwargs):
+        _one_of("Binomial", "logits", logits, "probs", probs)
+        if n_experiments is None:
+            raise ValueError("Binomial: n_experiments is required")
+        name = "logits" if logits is not None else "probs"
+        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
+                        n_experiments=n_experiments,
+                        **{name: logits if logits is not None else probs})
+        n = p["n_experiments"]
+        if not bool(jt.logical_and(n >= 0, n == jt.floor(n)).all().item()):
+            raise ValueError(
+                f"Binomial: n_experiments must be non-negative integers (shape {list(n.shape)})"
+            )
+        self.n_experiments = n.detach()
+        if probs is not None:
+            pr = p["probs"]
+            self._check("probs", pr, jt.logical_and(pr >= 0, pr <= 1), "in [0, 1]")
+            self.logits = probs_to_logits(pr)
+        else:
+            self.logits = p["logits"]
+
+    @property
+    def probs(self):
+        return jt.sigmoid(self.logits)
+
+    def _validate_value(self, value, what):
+        _check_counts(value, what, "Binomial")
+        if not bool((value <= self.n_experiments).all().item()):
+            raise ValueError(f"{what}: Binomial values must be <= n_experiments")
+
+    def _sample(self, n_samples):
+        shape = self._sample_shape(n_samples)
+        return _numpy_draw(
+            shape, self.dtype, [self.n_experiments, self.probs],
+            lambda rng, n, pr: rng.binomial(n.astype(np.int64), pr.astype(np.float64)))
+
+
+class Gamma(_Family):
+    r"""Gamma distribution with shape ``alpha`` and rate ``beta``:
+    :math:`\log p(x) = \alpha\log\beta - \log\Gamma(\alpha) + (\alpha-1)\log x
+    - \beta x`.
+
+    Reparameterised with implicit gradients: ``standard_gamma(alpha) / beta``.
+    """
+
+    param_names = ("alpha", "beta")
+    has_rsample = True
+    _family = "Gamma"
+    _kernel_attrs = ("alpha", "beta")
+    _param_attrs = _kernel_attrs
+
+    def __init__(self, alpha, beta, dtype=None, group_ndims=0, is_reparameterized=True,
+                 validate_args=False, **kwargs):
+        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
+                        alpha=alpha, beta=beta)
+        self.alpha, self.beta = p["alpha"], p["beta"]
+        self._check("alpha", self.alpha, self.alpha > 0, "> 0")
+        self._check("beta", self.beta, self.beta > 0, "> 0")
+
+    def _validate_value(self, value, what):
+        if not bool((value >= 0).all().item()):
+            raise ValueError(f"{what}: Gamma values must be >= 0")
+
+    def _sample(self, n_samples):
+        shape = self._sample_shape(n_samples)
+        return standard_gamma(self.alpha.broadcast(shape)) / self.beta
+
+
+class Beta(_Family):
+    r"""Beta distribution:
+    :math:`\log p(x) = (\alpha-1)\log x + (\beta-1)\log(1-x) - \log B(\alpha,\beta)`.
+
+    Reparameterised with implicit gradients: ``X / (X + Y)`` with
+    ``X ~ Gamma(alpha, 1)``, ``Y ~ Gamma(beta, 1)``.
+    """
+
+    param_names = ("alpha", "beta")
+    has_rsample = True
+    _family = "Beta"
+    _kernel_attrs = ("alpha", "beta")
+    _param_attrs = _kernel_attrs
+
+    def __init__(self, alpha, beta, dtype=None, group_ndims=0, is_reparameterized=True,
+                 validate_args=False, **kwargs):
+        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
+                        alpha=alpha, beta=beta)
+        self.alpha, self.beta = p["alpha"], p["beta"]
+        self._check("alpha", self.alpha, self.alpha > 0, "> 0")
+        self._check("beta", self.beta, self.beta > 0, "> 0")
+
+    def _validate_value(self, value, what):
+        if not bool(jt.logical_and(value >= 0, value <= 1).all().item()):
+            raise ValueError(f"{what}: Beta values must lie in [0, 1]")
+
+    def _sample(self, n_samples):
+        shape = self._sample_shape(n_samples)
+        x = standard_gamma(self.alpha.broadcast(shape))
+        y = standard_gamma(self.beta.broadcast(shape))
+        return x / (x + y)
+
+
+class StudentT(_Family):
+    r"""Student's t distribution with ``df`` degrees of freedom, ``loc`` and
+    ``scale``; :math:`z = (x - \mathrm{loc})/s`,
+    :math:`\log p(x) = \log\Gamma(\tfrac{\nu+1}{2}) - \log\Gamma(\tfrac{\nu}{2})
+    - \tfrac12\log(\nu\pi) - \log s - \tfrac{\nu+1}{2}\log(1 + z^2/\nu)`.
+
+    Reparameterised: ``loc + s eps / sqrt(2 G / df)`` with ``eps ~ N(0, 1)``
+    and ``G ~ Gamma(df / 2, 1)`` (implicit gradients for df).
+    """
+
+    param_names = ("df", "loc", "scale")
+    has_rsample = True
+    _family = "StudentT"
+    _kernel_attrs = ("df", "loc", "scale")
+    _param_attrs = _kernel_attrs
+
+    def __init__(self, df, loc=0.0, scale=1.0, dtype=None, group_ndims=0,
+                 is_reparameterized=True, validate_args=False, **kwargs):
+        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
+                        df=df, loc=loc, scale=scale)
+        self.df, self.loc, self.scale = p["df"], p["loc"], p["scale"]
+        self._check("df", self.df, self.df > 0, "> 0")
+        self._check("scale", self.scale, self.scale > 0, "> 0")
+
+    def _sample(self, n_samples):
+        shape = self._sample_shape(n_samples)
+        half = const(0.5, self.dtype)
+        g = standard_gamma((self.df * half).broadcast(shape))
+        eps = _randn(shape, self.dtype)
+        return self.loc + self.scale * eps * jt.sqrt(self.df * half / g)
+
+
+class BinConcrete(Distribution):
+    r"""Binary Concrete (relaxed Bernoulli) distribution of Maddison, Mnih &
+    Teh (2017), with ``temperature`` and ``logits`` (or ``probs``): samples in
+    (0, 1), ``sigmoid((logits + log u - log(1 - u)) / temperature)``.
+
+    .. math:: \log p(x) = \log\tau + l - (\tau + 1)(\log x + \log(1-x))
+              - 2\,\mathrm{logaddexp}(l - \tau\log x,\ -\tau\log(1-x))
+
+    Reparameterised. Not fused (its density is written in Jittor ops).
+    """
+
+    param_names = ("temperature", "logits", "probs")
+    has_rsample = True
+    _param_attrs = ("temperature", "logits")
+
+    def __init__(self, temperature, logits=None, probs=None, dtype=None, group_ndims=0,
+                 is_reparameterized=True, validate_args=False, **kwargs):
+        _reject_unknown("BinConcrete", kwargs)
+        _one_of("BinConcrete", "logits", logits, "probs", probs)
+        super().__init__(dtype=dtype, group_ndims=group_ndims,
+                         is_reparameterized=is_reparameterized, validate_args=validate_args)
+        self._infer_dtype(temperature, logits, probs)
+        self.temperature = self._param(temperature, "temperature")
+        if probs is not None:
+            self.logits = probs_to_logits(self._param(probs, "probs"))
+        else:
+            self.logits = self._param(logits, "logits")
+        self.temperature = (self.temperature if dtype_name(self.temperature) == self._dtype
+                            else self.temperature.cast(self._dtype))
+        try:
+            kernels.broadcast_shapes(list(self.temperature.shape), list(self.logits.shape),
+                                     what=["temperature", "logits"])
+        except ValueError as exc:
+            raise ValueError(f"BinConcrete: {exc}") from None
+        if validate_args and not bool((self.temperature > 0).all().item()):
+            raise ValueError("BinConcrete: temperature must be > 0 "
+                             f"(shape {list(self.temperature.shape)})")
+
+    def _params(self):
+        return [self.temperature, self.logits]
+
+    def _validate_value(self, value, what):
+        if not bool(jt.logical_and(value > 0, value < 1).all().item()):
+            raise ValueError(f"{what}: BinConcrete values must lie in (0, 1)")
+
+    def _sample(self, n_samples):
+        u = _rand_open(self._sample_shape(n_samples), self.dtype)
+        return jt.sigmoid((self.logits + jt.log(u) - log1p(-u)) / self.temperature)
+
+    def _log_prob_reduced(self, given, axes, weight):
+        t, l = self.temperature, self.logits
+        log_x, log_1mx = jt.log(given), log1p(-given)
+        a = l - t * log_x
+        b = -t * log_1mx
+        m = jt.maximum(a, b)
+        lse = m + log1p(jt.exp(-jt.abs(a - b)))
+        one, two = const(1.0, self.dtype), const(2.0, self.dtype)
+        elem = jt.log(t) + l - (t + one) * (log_x + log_1mx) - two * lse
+        return self._reduce(elem, axes, weight)
