@@ -148,42 +148,56 @@ def probs_to_logits(p):
     return jt.log(pc) - log1p(-pc)
 
 
-class _LGamma(jt.Function):
-    """log|Gamma(x)| with its derivative digamma(x) (Jittor's ``jt.lgamma``
-    has no gradient; its value is the C library's ``lgamma``)."""
-
-    def execute(self, x):
-        self.x = x
-        return jt.lgamma.apply(x)
-
-    def grad(self, g):
-        return g * digamma(self.x)
-
-
 def lgamma(x):
-    """log|Gamma(x)| elementwise, differentiable (derivative: :func:`digamma`)."""
-    return _LGamma.apply(x)
+    r"""``log Gamma(x)`` for ``x > 0``, differentiable, in the dtype of ``x``.
+
+    For ``x < 10`` the recurrence ``log Gamma(x) = log Gamma(x + 10) -
+    log(x (x+1) ... (x+9))`` moves the argument to ``y >= 10``, where Stirling's
+    series with the Bernoulli terms up to ``y^{-13}`` is accurate to below
+    1e-17 relative (the first omitted term is ``3617 / (122400 y^{15})``).
+    Autodiff of the series gives the digamma series, equally accurate.
+    ``lgamma(0) = +inf``.
+    """
+    dt = dtype_name(x)
+    small = x < const(10.0, dt)
+    # The product is only evaluated where it is used (elsewhere at x = 1), so
+    # neither its value nor its gradient can overflow on the other branch.
+    xs = jt.ternary(small, x, jt.ones_like(x))
+    prod = xs
+    for k in range(1, 10):
+        prod = prod * (xs + const(float(k), dt))
+    shift = jt.ternary(small, jt.log(prod), jt.zeros_like(x))
+    y = jt.ternary(small, x + const(10.0, dt), x)
+    r = const(1.0, dt) / y
+    r2 = r * r
+    series = const(1.0 / 156.0, dt)
+    for coef in (-691.0 / 360360.0, 1.0 / 1188.0, -1.0 / 1680.0, 1.0 / 1260.0,
+                 -1.0 / 360.0, 1.0 / 12.0):
+        series = const(coef, dt) + r2 * series
+    stirling = ((y - const(0.5, dt)) * jt.log(y) - y + const(HALF_LOG_2PI, dt)
+                + r * series)
+    return stirling - shift
 
 
 def digamma(x):
-    """The digamma function for x > 0, in plain Jittor ops (differentiable).
+    r"""``psi(x) = d log Gamma(x) / dx`` for ``x > 0``, differentiable.
 
-    The recurrence psi(x) = psi(x + 1) - 1/x lifts x to at least 10 (ten
-    unrolled steps), then the asymptotic series up to x^-10, whose first
-    omitted term is below 2.2e-14 at x = 10: the algorithm of
-    ``csrc/include/zhusuan/special.h``. (Jittor's ``jt.digamma`` is only
-    ~4e-7 accurate in float64.)
+    ``psi(x) = psi(x + 10) - sum_{k<10} 1 / (x + k)`` for ``x < 10``, then the
+    asymptotic series with the Bernoulli terms up to ``y^{-14}`` (the first
+    omitted term, ``3617 / (8160 y^{16})``, is below 5e-17 at ``y = 10``).
     """
     dt = dtype_name(x)
-    one, ten = const(1.0, dt), const(10.0, dt)
-    zero = jt.zeros_like(x)
-    acc = zero
-    for _ in range(10):
-        small = x < ten
-        acc = acc - jt.where(small, one / x, zero)
-        x = jt.where(small, x + one, x)
-    inv = one / x
-    inv2 = inv * inv
-    c = [const(v, dt) for v in (1 / 12, 1 / 120, 1 / 252, 1 / 240, 1 / 132)]
-    tail = inv2 * (c[0] - inv2 * (c[1] - inv2 * (c[2] - inv2 * (c[3] - inv2 * c[4]))))
-    return acc + jt.log(x) - const(0.5, dt) * inv - tail
+    small = x < const(10.0, dt)
+    xs = jt.ternary(small, x, jt.ones_like(x))
+    recip = const(1.0, dt) / xs
+    for k in range(1, 10):
+        recip = recip + const(1.0, dt) / (xs + const(float(k), dt))
+    shift = jt.ternary(small, recip, jt.zeros_like(x))
+    y = jt.ternary(small, x + const(10.0, dt), x)
+    r = const(1.0, dt) / y
+    r2 = r * r
+    series = const(1.0 / 12.0, dt)
+    for coef in (691.0 / 32760.0, 1.0 / 132.0, 1.0 / 240.0, 1.0 / 252.0,
+                 1.0 / 120.0, 1.0 / 12.0):
+        series = const(coef, dt) - r2 * series
+    return jt.log(y) - const(0.5, dt) * r - r2 * series - shift

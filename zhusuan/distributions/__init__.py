@@ -1,12 +1,34 @@
-"""Distributions. Look one up by name with :func:`get_distribution`."""
+"""Distributions. Look one up by name with :func:`get_distribution`.
+
+Every class here can be used by name in a :class:`zhusuan.BayesianNet`
+(``bn.sn('Gamma', 'z', alpha=..., beta=...)``).
+"""
 
 from .base import Distribution
 from .bernoulli import Bernoulli
 from .normal import Normal
+from .univariate import (Beta, BinConcrete, Binomial, Exponential, FoldNormal, Gamma,
+                         Geometric, HalfNormal, Laplace, Logistic, LogNormal, Poisson,
+                         StudentT, Uniform)
+from .multivariate import (Categorical, Concrete, Dirichlet, ExpConcrete,
+                           MatrixVariateNormalCholesky, Multinomial,
+                           MultivariateNormalCholesky, OnehotCategorical,
+                           UnnormalizedMultinomial)
+from .kl import kl_divergence, register_kl
 
-__all__ = ["Distribution", "Normal", "Bernoulli", "get_distribution", "REGISTRY"]
+# One line per family module; REGISTRY (below) is built from _CLASSES.
+_CLASSES = [Normal, Bernoulli]
+_CLASSES += [FoldNormal, Laplace, Logistic, Exponential, HalfNormal, LogNormal, Uniform,
+             Poisson, Geometric, Binomial, Gamma, Beta, StudentT, BinConcrete]
+_CLASSES += [Categorical, OnehotCategorical, Multinomial, UnnormalizedMultinomial,
+             Dirichlet, MultivariateNormalCholesky, MatrixVariateNormalCholesky,
+             ExpConcrete, Concrete]
 
-REGISTRY = {cls.__name__: cls for cls in (Normal, Bernoulli)}
+__all__ = (["Distribution", "get_distribution", "REGISTRY"]
+           + ["kl_divergence", "register_kl"]
+           + [c.__name__ for c in _CLASSES])
+
+REGISTRY = {cls.__name__: cls for cls in _CLASSES}
 
 
 def get_distribution(name):
