@@ -64,6 +64,18 @@ def as_var(value, dtype=None, name="value"):
     )
 
 
+class _Log1p(jt.Function):
+    def execute(self, u):
+        # Imported here: zhusuan.kernels imports this module.
+        from .kernels._libm import log1p_values
+
+        self.u = u
+        return log1p_values(u)
+
+    def grad(self, g):
+        return g / (self.u + const(1.0, dtype_name(self.u)))
+
+
 def log1p(u):
     """``log(1 + u)``, accurate for small ``u``, with derivative ``1 / (1 + u)``.
 
@@ -71,14 +83,11 @@ def log1p(u):
     ``log(w) * u / (w - 1)`` do not survive its kernels, which are compiled
     with ``-Ofast`` (the compiler may rewrite ``(1 + u) - 1`` as ``u``). So the
     value comes from the C library's ``log1p`` (a tiny ``jt.code`` kernel in
-    :mod:`zhusuan.kernels._libm`),
-    and the exact derivative is attached with a detach trick.
+    :mod:`zhusuan.kernels._libm`) and the derivative is attached by a
+    :class:`jittor.Function`; ``log1p(-1) = -inf`` (a ``u - u.detach()``
+    trick would give NaN there).
     """
-    # Imported here: zhusuan.kernels imports this module.
-    from .kernels._libm import log1p_values
-
-    ud = u.detach()
-    return log1p_values(ud) + (u - ud) / (ud + const(1.0, dtype_name(u)))
+    return _Log1p.apply(u)
 
 
 def softplus(x):

@@ -586,7 +586,10 @@ class BinConcrete(Distribution):
         self._infer_dtype(temperature, logits, probs)
         self.temperature = self._param(temperature, "temperature")
         if probs is not None:
-            self.logits = probs_to_logits(self._param(probs, "probs"))
+            pr = self._param(probs, "probs")
+            if validate_args and not bool(jt.logical_and(pr >= 0, pr <= 1).all().item()):
+                raise ValueError(f"BinConcrete: probs must lie in [0, 1] (shape {list(pr.shape)})")
+            self.logits = probs_to_logits(pr)
         else:
             self.logits = self._param(logits, "logits")
         self.temperature = (self.temperature if dtype_name(self.temperature) == self._dtype
@@ -613,6 +616,10 @@ class BinConcrete(Distribution):
 
     def _log_prob_reduced(self, given, axes, weight):
         t, l = self.temperature, self.logits
+        # Outside the open interval the density is 0 (-inf, as every family);
+        # the logs below see 1/2 there, so no NaN reaches the gradient.
+        inside = jt.logical_and(given > 0, given < 1)
+        given = jt.where(inside, given, jt.full_like(given, 0.5))
         log_x, log_1mx = jt.log(given), log1p(-given)
         a = l - t * log_x
         b = -t * log_1mx
@@ -620,4 +627,5 @@ class BinConcrete(Distribution):
         lse = m + log1p(jt.exp(-jt.abs(a - b)))
         one, two = const(1.0, self.dtype), const(2.0, self.dtype)
         elem = jt.log(t) + l - (t + one) * (log_x + log_1mx) - two * lse
+        elem = jt.where(inside, elem, jt.full_like(elem, float("-inf")))
         return self._reduce(elem, axes, weight)

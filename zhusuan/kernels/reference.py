@@ -101,6 +101,13 @@ def _neg_inf_where(ok, lp):
     return jt.where(ok, lp, jt.full_like(lp, float("-inf")))
 
 
+def _safe(ok, x, fill):
+    """x where ok, else ``fill`` (a point inside the support): the logs of a
+    family then never see an out-of-support value, so no NaN reaches the
+    backward pass through the masked branch (0 * NaN is NaN)."""
+    return jt.where(ok, x, jt.full_like(x, fill))
+
+
 def _softplus_pair(logits):
     """(softplus(l), softplus(-l)) sharing log1p(exp(-|l|)), as bernoulli.h."""
     a = jt.abs(logits)
@@ -144,10 +151,12 @@ def _fold_normal(x, mean, logstd):
 
 
 def _log_normal(x, mean, logstd):
+    ok = x > _c(0.0, x)
+    x = _safe(ok, x, 1.0)
     y = jt.log(x)
     z = (y - mean) * jt.exp(-logstd)
     lp = -y - logstd - _c(HALF_LOG_2PI, x) - _c(0.5, x) * z * z
-    return _neg_inf_where(x > _c(0.0, x), lp)
+    return _neg_inf_where(ok, lp)
 
 
 def _uniform(x, minval, maxval):
@@ -179,15 +188,19 @@ def _binomial(x, logits, n):
 
 
 def _gamma(x, alpha, beta):
+    ok = x >= _c(0.0, x)
+    x = _safe(ok, x, 1.0)
     lp = (alpha * jt.log(beta) - lgamma(alpha) + _xlogy(alpha - _c(1.0, x), x) - beta * x)
-    return _neg_inf_where(x >= _c(0.0, x), lp)
+    return _neg_inf_where(ok, lp)
 
 
 def _beta(x, a, b):
     one = _c(1.0, x)
+    ok = jt.logical_and(x >= _c(0.0, x), x <= one)
+    x = _safe(ok, x, 0.5)
     lb = jt.where(b == one, jt.zeros_like(x), (b - one) * log1p(-x))
     lp = _xlogy(a - one, x) + lb - lgamma(a) - lgamma(b) + lgamma(a + b)
-    return _neg_inf_where(jt.logical_and(x >= _c(0.0, x), x <= one), lp)
+    return _neg_inf_where(ok, lp)
 
 
 def _student_t(x, df, loc, scale):
