@@ -89,6 +89,16 @@ class _Family(Distribution):
                 f"{type(self).__name__}: {name} must be {what} (shape {list(value.shape)})"
             )
 
+    # Support check of observed values under validate_args: None, ">= 0" or "> 0".
+    _support = None
+
+    def _validate_value(self, value, what):
+        if self._support is None:
+            return
+        ok = value >= 0 if self._support == ">= 0" else value > 0
+        if not bool(ok.all().item()):
+            raise ValueError(f"{what}: {type(self).__name__} values must be {self._support}")
+
     def _params(self):
         return [getattr(self, a) for a in self._kernel_attrs]
 
@@ -103,12 +113,19 @@ class _LogScaleMixin:
     """``std`` or ``logstd`` for the families parameterised by the scale of a
     Normal (the kernels take logstd)."""
 
-    def _set_scale(self, p, std, logstd):
+    def _init_scale(self, std, logstd, args, **others):
+        """Set up ``others`` and exactly one of std / logstd; the kernels get
+        ``self._logstd``. ``args``: (dtype, group_ndims, is_reparameterized,
+        validate_args, kwargs)."""
+        _one_of(type(self).__name__, "std", std, "logstd", logstd)
+        name = "std" if std is not None else "logstd"
+        p = self._setup(*args, **others, **{name: std if std is not None else logstd})
         if std is not None:
             self._check("std", p["std"], p["std"] > 0, "> 0")
             self._logstd = jt.log(p["std"])
         else:
             self._logstd = p["logstd"]
+        return p
 
     @property
     def logstd(self):
@@ -132,20 +149,15 @@ class FoldNormal(_LogScaleMixin, _Family):
     param_names = ("mean", "std", "logstd")
     has_rsample = True
     _family = "FoldNormal"
+    _support = ">= 0"
     _kernel_attrs = ("mean", "_logstd")
     _param_attrs = ("mean", "_logstd")
 
     def __init__(self, mean=0.0, std=None, logstd=None, dtype=None, group_ndims=0,
                  is_reparameterized=True, validate_args=False, **kwargs):
-        _one_of("FoldNormal", "std", std, "logstd", logstd)
-        given = {"mean": mean, ("std" if std is not None else "logstd"): std if std is not None else logstd}
-        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs, **given)
-        self.mean = p["mean"]
-        self._set_scale(p, std, logstd)
+        args = (dtype, group_ndims, is_reparameterized, validate_args, kwargs)
+        self.mean = self._init_scale(std, logstd, args, mean=mean)["mean"]
 
-    def _validate_value(self, value, what):
-        if not bool((value >= 0).all().item()):
-            raise ValueError(f"{what}: FoldNormal values must be >= 0")
 
     def _sample(self, n_samples):
         return jt.abs(self.mean + self.std * self._base_noise(n_samples))
@@ -158,19 +170,15 @@ class HalfNormal(_LogScaleMixin, _Family):
     param_names = ("std", "logstd")
     has_rsample = True
     _family = "HalfNormal"
+    _support = ">= 0"
     _kernel_attrs = ("_logstd",)
     _param_attrs = ("_logstd",)
 
     def __init__(self, std=None, logstd=None, dtype=None, group_ndims=0,
                  is_reparameterized=True, validate_args=False, **kwargs):
-        _one_of("HalfNormal", "std", std, "logstd", logstd)
-        given = {("std" if std is not None else "logstd"): std if std is not None else logstd}
-        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs, **given)
-        self._set_scale(p, std, logstd)
+        self._init_scale(std, logstd, (dtype, group_ndims, is_reparameterized, validate_args,
+                                       kwargs))
 
-    def _validate_value(self, value, what):
-        if not bool((value >= 0).all().item()):
-            raise ValueError(f"{what}: HalfNormal values must be >= 0")
 
     def _sample(self, n_samples):
         return self.std * jt.abs(self._base_noise(n_samples))
@@ -188,20 +196,15 @@ class LogNormal(_LogScaleMixin, _Family):
     param_names = ("mean", "std", "logstd")
     has_rsample = True
     _family = "LogNormal"
+    _support = "> 0"
     _kernel_attrs = ("mean", "_logstd")
     _param_attrs = ("mean", "_logstd")
 
     def __init__(self, mean=0.0, std=None, logstd=None, dtype=None, group_ndims=0,
                  is_reparameterized=True, validate_args=False, **kwargs):
-        _one_of("LogNormal", "std", std, "logstd", logstd)
-        given = {"mean": mean, ("std" if std is not None else "logstd"): std if std is not None else logstd}
-        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs, **given)
-        self.mean = p["mean"]
-        self._set_scale(p, std, logstd)
+        args = (dtype, group_ndims, is_reparameterized, validate_args, kwargs)
+        self.mean = self._init_scale(std, logstd, args, mean=mean)["mean"]
 
-    def _validate_value(self, value, what):
-        if not bool((value > 0).all().item()):
-            raise ValueError(f"{what}: LogNormal values must be > 0")
 
     def _sample(self, n_samples):
         return jt.exp(self.mean + self.std * self._base_noise(n_samples))
@@ -268,6 +271,7 @@ class Exponential(_Family):
     param_names = ("rate",)
     has_rsample = True
     _family = "Exponential"
+    _support = ">= 0"
     _kernel_attrs = ("rate",)
     _param_attrs = _kernel_attrs
 
@@ -278,9 +282,6 @@ class Exponential(_Family):
         self.rate = p["rate"]
         self._check("rate", self.rate, self.rate > 0, "> 0")
 
-    def _validate_value(self, value, what):
-        if not bool((value >= 0).all().item()):
-            raise ValueError(f"{what}: Exponential values must be >= 0")
 
     def _sample(self, n_samples):
         u = self._base_noise(n_samples, _rand)
@@ -477,6 +478,7 @@ class Gamma(_Family):
     param_names = ("alpha", "beta")
     has_rsample = True
     _family = "Gamma"
+    _support = ">= 0"
     _kernel_attrs = ("alpha", "beta")
     _param_attrs = _kernel_attrs
 
@@ -488,9 +490,6 @@ class Gamma(_Family):
         self._check("alpha", self.alpha, self.alpha > 0, "> 0")
         self._check("beta", self.beta, self.beta > 0, "> 0")
 
-    def _validate_value(self, value, what):
-        if not bool((value >= 0).all().item()):
-            raise ValueError(f"{what}: Gamma values must be >= 0")
 
     def _sample(self, n_samples):
         shape = self._sample_shape(n_samples)
