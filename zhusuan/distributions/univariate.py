@@ -158,7 +158,6 @@ class FoldNormal(_LogScaleMixin, _Family):
         args = (dtype, group_ndims, is_reparameterized, validate_args, kwargs)
         self.mean = self._init_scale(std, logstd, args, mean=mean)["mean"]
 
-
     def _sample(self, n_samples):
         return jt.abs(self.mean + self.std * self._base_noise(n_samples))
 
@@ -178,7 +177,6 @@ class HalfNormal(_LogScaleMixin, _Family):
                  is_reparameterized=True, validate_args=False, **kwargs):
         self._init_scale(std, logstd, (dtype, group_ndims, is_reparameterized, validate_args,
                                        kwargs))
-
 
     def _sample(self, n_samples):
         return self.std * jt.abs(self._base_noise(n_samples))
@@ -204,7 +202,6 @@ class LogNormal(_LogScaleMixin, _Family):
                  is_reparameterized=True, validate_args=False, **kwargs):
         args = (dtype, group_ndims, is_reparameterized, validate_args, kwargs)
         self.mean = self._init_scale(std, logstd, args, mean=mean)["mean"]
-
 
     def _sample(self, n_samples):
         return jt.exp(self.mean + self.std * self._base_noise(n_samples))
@@ -281,7 +278,6 @@ class Exponential(_Family):
                         rate=rate)
         self.rate = p["rate"]
         self._check("rate", self.rate, self.rate > 0, "> 0")
-
 
     def _sample(self, n_samples):
         u = self._base_noise(n_samples, _rand)
@@ -489,7 +485,6 @@ class Gamma(_Family):
         self.alpha, self.beta = p["alpha"], p["beta"]
         self._check("alpha", self.alpha, self.alpha > 0, "> 0")
         self._check("beta", self.beta, self.beta > 0, "> 0")
-
 
     def _sample(self, n_samples):
         shape = self._sample_shape(n_samples)
