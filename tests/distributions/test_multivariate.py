@@ -27,11 +27,8 @@ Policy for randomised tests (as in ``test_normal_bernoulli.py``):
 Cost. CI starts with a cold Jittor cache, where every distinct fused kernel
 compiles (about a second each, and a graph has several), so the tests reuse
 graphs: one batch holds the ordinary and the extreme parameters, statistical
-and gradient tests run in float64 only, and float32 log-densities are
-checked for Categorical, Multinomial, Dirichlet, MultivariateNormalCholesky
-and Concrete; OnehotCategorical, UnnormalizedMultinomial, ExpConcrete and
-MatrixVariateNormalCholesky share their float32 arithmetic (log-softmax,
-lgamma, the triangular solve, the Concrete formula) and run in float64.
+and gradient tests run in float64 only; log-densities of every family are
+checked in float32 and float64.
 """
 
 import math
@@ -228,14 +225,14 @@ def test_categorical_and_onehot_log_prob(dtype, rng):
     assert out.dtype == dtype
     assert_logp(out.numpy(), want, scale, dtype, "Categorical")
 
+    onehot = OnehotCategorical(logits=logits.astype(dtype))
+    assert onehot.batch_shape == [5] and onehot.value_shape == [4]
+    out1 = onehot.log_prob(np.eye(4)[x].astype(dtype))
+    assert out1.dtype == dtype
+    assert_logp(out1.numpy(), want, scale, dtype, "OnehotCategorical")
     # Below: float64 only (see "Cost" above; each dtype of a graph is a set of
-    # kernel compiles on CI's cold cache). The float32 arithmetic of these
-    # paths is that of the lines above: log-softmax and a masked sum.
+    # kernel compiles on CI's cold cache).
     if dtype == "float64":
-        onehot = OnehotCategorical(logits=logits)
-        assert onehot.batch_shape == [5] and onehot.value_shape == [4]
-        out1 = onehot.log_prob(np.eye(4)[x])
-        assert_logp(out1.numpy(), want, scale, dtype, "OnehotCategorical")
         # Integer values give the same numbers; values that are not class
         # indices get -inf (the density of a point outside the support).
         np.testing.assert_array_equal(cat.log_prob(x.astype(np.int32)).numpy(),
@@ -279,14 +276,16 @@ def test_multinomial_log_prob_matches_scipy(dtype, rng):
     out = dist.log_prob(x.astype(dtype))
     assert out.dtype == dtype
     assert_logp(out.numpy(), want, scale, dtype, "Multinomial")
+    # The coefficient-free UnnormalizedMultinomial is the same minus the log
+    # of the multinomial coefficient.
+    log_coef = math.lgamma(n + 1) - special.gammaln(x + 1).sum(-1)
+    unnorm = UnnormalizedMultinomial(logits=logits.astype(dtype)).log_prob(x.astype(dtype))
+    assert unnorm.dtype == dtype
+    assert_logp(unnorm.numpy(), want - log_coef, scale, dtype, "UnnormalizedMultinomial")
     if dtype == "float64":  # same arithmetic in float32 as above (see "Cost")
-        # n_experiments=None infers n from each value; the coefficient-free
-        # UnnormalizedMultinomial is the same minus log of the coefficient.
+        # n_experiments=None infers n from each value.
         free = Multinomial(logits=logits).log_prob(x).numpy()
         assert_logp(free, want, scale, dtype, "Multinomial(n_experiments=None)")
-        log_coef = math.lgamma(n + 1) - special.gammaln(x + 1).sum(-1)
-        unnorm = UnnormalizedMultinomial(logits=logits).log_prob(x).numpy()
-        assert_logp(unnorm, want - log_coef, scale, dtype, "UnnormalizedMultinomial")
 
 
 def test_dirichlet_log_prob_matches_scipy(dtype, rng):
@@ -329,10 +328,7 @@ def test_mvn_log_prob_matches_scipy_and_extended_precision(dtype, rng):
     assert_logp(out.numpy(), want, scale, dtype, "MultivariateNormalCholesky")
 
 
-def test_matrix_normal_log_prob_matches_scipy(float64, rng):
-    # float64 only (see "Cost"): the float32 triangular solve is exercised by
-    # the multivariate normal's float32 case.
-    dtype = "float64"
+def test_matrix_normal_log_prob_matches_scipy(dtype, rng):
     n, m = 2, 3
     mean = rng.normal(size=(n, m))
     u = cholesky_factors(rng, (), n)
@@ -358,9 +354,7 @@ def test_concrete_and_exp_concrete_log_prob_match_closed_form(dtype, rng):
     x = rng.dirichlet(np.ones(4), size=(5, 4))                     # [5, 4, 4]
     lg, t = seen(logits, dtype), float(seen(tau, dtype))
     cases = [(Concrete, x, False), (ExpConcrete, np.log(x), True)]
-    # ExpConcrete in float64 only: Concrete's density is ExpConcrete's at log x
-    # (same code) minus sum(log x), so float32 runs through it above.
-    for cls, value, log_space in cases if dtype == "float64" else cases[:1]:
+    for cls, value, log_space in cases:
         want, scale = concrete_oracle(seen(value, dtype), lg, t, log_space)
         dist = cls(tau, logits=logits.astype(dtype))
         assert dist.batch_shape == [4] and dist.value_shape == [4]
