@@ -5,9 +5,10 @@ For every op (``normal_log_prob`` in both scale forms, ``bernoulli_log_prob``,
 the others are skipped with the reason), values and gradients with respect to
 every input (the value ``x`` included) must equal
 
-* the ``jittor`` reference backend, and
 * an independent float64 NumPy oracle (the closed-form density and its
-  derivatives, in this file),
+  derivatives, in this file), and
+* the ``jittor`` reference backend, on one case per broadcast pattern
+  (``JIT_CASES``; all of them with ZHUSUAN_FULL_PARITY=1),
 
 on a table of shapes: scalar ([1]) parameters, parameters broadcast along the
 batch, a leading n_samples axis, rows of length 1, 7 and 1025, and the
@@ -130,6 +131,8 @@ def _compare(results, oracle, ref, dtype, names):
     tol = TOL[dtype]
     for got, want, name in zip(results, oracle, names, strict=True):
         assert_close(got, want, tol, f"{name} vs the NumPy oracle")
+    if ref is None:
+        return
     for r, want, name in zip(ref, oracle, names, strict=True):
         ok, msg = _close(r, want, tol)
         if not ok:
@@ -314,7 +317,9 @@ def check_normal(mod, rng, case, logstd, dtype):
     arrays = [a.astype(dtype) for a in arrays]  # the oracle sees the same inputs
     out, grads = oracle_normal(*arrays, logstd, axes, weight, c.astype(dtype))
     got = run_normal(mod, arrays, logstd, axes, weight, c, dtype)
-    ref = run_normal(reference, arrays, logstd, axes, weight, c, dtype)
+    ref = None
+    if _with_reference(case):
+        ref = run_normal(reference, arrays, logstd, axes, weight, c, dtype)
     _compare(
         got,
         [out, *grads],
@@ -329,7 +334,9 @@ def check_bernoulli(mod, rng, case, dtype):
     arrays = [a.astype(dtype) for a in arrays]
     out, grads = oracle_bernoulli(*arrays, axes, weight, c.astype(dtype))
     got = run_bernoulli(mod, arrays, axes, weight, c, dtype)
-    ref = run_bernoulli(reference, arrays, axes, weight, c, dtype)
+    ref = None
+    if _with_reference(case):
+        ref = run_bernoulli(reference, arrays, axes, weight, c, dtype)
     _compare(got, [out, *grads], ref, dtype, ["log_prob", "grad_x", "grad_logits"])
 
 
@@ -340,7 +347,9 @@ def check_rsample(mod, rng, case, logstd, upstream, dtype):
     cl = None if upstream == "z_only" else cl.astype(dtype)
     z, lq, grads = oracle_rsample(*arrays, logstd, axes, weight, cz, cl)
     got = run_rsample(mod, arrays, logstd, axes, weight, cz, cl, dtype)
-    ref = run_rsample(reference, arrays, logstd, axes, weight, cz, cl, dtype)
+    ref = None
+    if _with_reference(case):
+        ref = run_rsample(reference, arrays, logstd, axes, weight, cz, cl, dtype)
     _compare(
         got, [z, lq, *grads], ref, dtype, ["z", "log_q", "grad_mean", "grad_scale"]
     )
@@ -365,6 +374,17 @@ JIT_CASES = {
     "sample_axis_scalar_mean1_sum2", "row1_sum1", "row1025_sum1",  # log-densities
     "mean0_sum1", "elementwise_scalar_std", "sample_axis_sum2", "row1",  # rsample
 }
+
+
+def _with_reference(case):
+    """Whether to compare with the jittor reference as well as the oracle.
+
+    The reference's own graphs are Jittor compiles too (several per case and
+    dtype), so by default it joins the cases of JIT_CASES (where it is
+    itself checked against the oracle); elsewhere a backend is checked
+    against the NumPy oracle alone, which is the independent one.
+    """
+    return FULL_PARITY or case[0] in JIT_CASES
 
 
 def _trim_jit(impl, case, dtype, upstream=None):
