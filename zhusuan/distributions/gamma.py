@@ -34,7 +34,7 @@ import numpy as np
 
 from ..numerics import dtype_name
 
-__all__ = ["standard_gamma", "gamma_cdf_dalpha", "LARGE_ALPHA"]
+__all__ = ["standard_gamma", "gamma_cdf_dalpha", "seed_var", "seeded_rng", "LARGE_ALPHA"]
 
 LARGE_ALPHA = 1e4
 _MAX_TERMS = 100000
@@ -102,14 +102,26 @@ def _dx_dalpha(x, alpha):
     return np.where(np.isfinite(g), g, 0.0)
 
 
+def seed_var():
+    """A fresh draw from Jittor's generator to seed a NumPy sampler with
+    (pass it into the ``jt.numpy_code`` and turn it into a generator with
+    :func:`seeded_rng`), so ``jt.set_global_seed`` reproduces NumPy draws."""
+    return jt.ops.random((4,), "float32", "uniform")
+
+
+def seeded_rng(seed_array):
+    """The NumPy generator seeded by the bits of a :func:`seed_var` value."""
+    words = np.frombuffer(np.ascontiguousarray(seed_array).tobytes(), dtype=np.uint32)
+    return np.random.default_rng(words.tolist())
+
+
 class _StandardGamma(jt.Function):
     def execute(self, alpha, seed):
         dt = dtype_name(alpha)
 
         def draw(np_, data):
             a, s = data["inputs"]
-            words = np.frombuffer(np.ascontiguousarray(s).tobytes(), dtype=np.uint32)
-            rng = np.random.default_rng(words.tolist())
+            rng = seeded_rng(s)
             out = data["outputs"][0]
             out[...] = rng.standard_gamma(a.astype(np.float64)).astype(out.dtype)
             # float32 cannot hold draws below its smallest normal (tiny alpha):
@@ -140,7 +152,7 @@ class _StandardGamma(jt.Function):
 def standard_gamma(alpha):
     """Gamma(alpha, 1) draws of alpha's shape, with implicit reparameterisation
     gradients to alpha (see the module docstring). alpha must be > 0."""
-    seed = jt.ops.random((4,), "float32", "uniform")
+    seed = seed_var()
     if list(alpha.shape) == [1]:
         alpha = alpha.clone()  # see kernels._fused.materialize
     return _StandardGamma.apply(alpha, seed)

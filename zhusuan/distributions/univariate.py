@@ -19,7 +19,7 @@ import numpy as np
 from .. import kernels
 from ..numerics import const, dtype_name, log1p, probs_to_logits, softplus
 from .base import Distribution, _rand, _randn
-from .gamma import standard_gamma
+from .gamma import seed_var, seeded_rng, standard_gamma
 from .normal import _reject_unknown
 
 __all__ = [
@@ -207,16 +207,11 @@ class LogNormal(_LogScaleMixin, _Family):
         return jt.exp(self.mean + self.std * self._base_noise(n_samples))
 
 
-class Laplace(_Family):
-    r"""Laplace distribution: :math:`\log p(x) = -|x - \mathrm{loc}|/b - \log 2b`.
-
-    Reparameterised by the inverse CDF: ``loc + b log(2u)`` for ``u < 1/2``,
-    ``loc - b log(2 - 2u)`` otherwise, ``u ~ U(0, 1)``.
-    """
+class _LocScale(_Family):
+    """A location-scale family given ``loc`` and ``scale`` (> 0)."""
 
     param_names = ("loc", "scale")
     has_rsample = True
-    _family = "Laplace"
     _kernel_attrs = ("loc", "scale")
     _param_attrs = _kernel_attrs
 
@@ -226,6 +221,16 @@ class Laplace(_Family):
                         loc=loc, scale=scale)
         self.loc, self.scale = p["loc"], p["scale"]
         self._check("scale", self.scale, self.scale > 0, "> 0")
+
+
+class Laplace(_LocScale):
+    r"""Laplace distribution: :math:`\log p(x) = -|x - \mathrm{loc}|/b - \log 2b`.
+
+    Reparameterised by the inverse CDF: ``loc + b log(2u)`` for ``u < 1/2``,
+    ``loc - b log(2 - 2u)`` otherwise, ``u ~ U(0, 1)``.
+    """
+
+    _family = "Laplace"
 
     def _sample(self, n_samples):
         u = self._base_noise(n_samples, _rand_open)
@@ -236,25 +241,14 @@ class Laplace(_Family):
         return self.loc + self.scale * jt.where(u < half, lower, upper)
 
 
-class Logistic(_Family):
+class Logistic(_LocScale):
     r"""Logistic distribution, :math:`z = (x - \mathrm{loc})/s`,
     :math:`\log p(x) = -z - 2\,\mathrm{softplus}(-z) - \log s`.
 
     Reparameterised: ``loc + s (log u - log(1 - u))``.
     """
 
-    param_names = ("loc", "scale")
-    has_rsample = True
     _family = "Logistic"
-    _kernel_attrs = ("loc", "scale")
-    _param_attrs = _kernel_attrs
-
-    def __init__(self, loc=0.0, scale=1.0, dtype=None, group_ndims=0,
-                 is_reparameterized=True, validate_args=False, **kwargs):
-        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
-                        loc=loc, scale=scale)
-        self.loc, self.scale = p["loc"], p["scale"]
-        self._check("scale", self.scale, self.scale > 0, "> 0")
 
     def _sample(self, n_samples):
         u = self._base_noise(n_samples, _rand_open)
@@ -322,12 +316,11 @@ def _numpy_draw(shape, dtype, inputs, fn):
     """Draw with NumPy inside the graph: ``fn(rng, *arrays)`` returns an array
     of ``shape``. The generator is seeded from Jittor's, so
     ``jt.set_global_seed`` makes the draws reproducible."""
-    seed = jt.ops.random((4,), "float32", "uniform")
+    seed = seed_var()
 
     def body(np_, data):
         *arrays, s = data["inputs"]
-        words = np.frombuffer(np.ascontiguousarray(s).tobytes(), dtype=np.uint32)
-        rng = np.random.default_rng(words.tolist())
+        rng = seeded_rng(s)
         arrays = [np.broadcast_to(a, shape) for a in arrays]
         data["outputs"][0][...] = fn(rng, *arrays)
 
