@@ -117,24 +117,43 @@ def _load_adam_state(opt, state):
                 var.update(jt.array(arr))
 
 
-def save_checkpoint(path, modules, optimizer, extra):
-    """Atomically save module weights, Adam's moments and ``extra`` (a dict)."""
+def save_checkpoint(path, modules, optimizer, extra, options=None):
+    """Atomically save module weights, Adam's moments and ``extra`` (a dict).
+
+    ``options`` (a dict) records what a resumed run must share with this one
+    (batch size, latent size, data set, ...); :func:`load_checkpoint` checks it.
+    """
     state = {
         "modules": {name: {k: v.numpy() for k, v in m.state_dict().items()}
                     for name, m in modules.items()},
         "optimizer": _adam_state(optimizer),
         "extra": extra,
+        "options": options,
     }
     _atomic_write(path, pickle.dumps(state, protocol=4))
 
 
-def load_checkpoint(path, modules, optimizer):
-    """Restore what :func:`save_checkpoint` wrote; returns its ``extra``."""
+def load_checkpoint(path, modules, optimizer, options=None):
+    """Restore what :func:`save_checkpoint` wrote; returns its ``extra``.
+
+    With ``options``, first compare them with those the checkpoint recorded:
+    continuing with another batch size, latent size, learning rate, seed or
+    data set would silently mix two experiments (or fail later on a shape),
+    so any difference stops the run with a message naming each option.
+    Checkpoints that recorded none are not checked.
+    """
     try:
         with open(path, "rb") as f:
             state = pickle.load(f)
     except (OSError, pickle.UnpicklingError, EOFError) as exc:
         raise RuntimeError(f"cannot read checkpoint {path}: {exc}") from exc
+    saved = state.get("options")
+    if options is not None and saved is not None:
+        diffs = [f"{k}={saved[k]!r} (this run: {v!r})"
+                 for k, v in options.items() if k in saved and saved[k] != v]
+        if diffs:
+            raise SystemExit(f"--resume: {path} was written with " + ", ".join(diffs)
+                             + "; run with the same options or another --out-dir")
     for name, m in modules.items():
         if name not in state["modules"]:
             raise RuntimeError(f"checkpoint {path} has no weights for '{name}'")

@@ -242,10 +242,13 @@ def run(args, build):
 
     state = {"epoch": 0, "train_bound": [], "test_bound": [], "train_seconds": 0.0,
              "steps": 0}
+    # What a resumed run must share with the run that wrote the checkpoint.
+    options = dict(setup.info, title=setup.title, dataset=dataset, batch_size=bs,
+                   lr=args.lr, seed=args.seed)
     if args.resume:
         if not os.path.exists(ckpt_path):
             raise SystemExit(f"--resume: no checkpoint at {ckpt_path}")
-        state = load_checkpoint(ckpt_path, setup.modules, optimizer)
+        state = load_checkpoint(ckpt_path, setup.modules, optimizer, options)
         rng.bit_generator.state = state.pop("rng")
         for name, value in state.pop("objective_state").items():
             setattr(setup.objective, name, value)
@@ -305,7 +308,7 @@ def run(args, build):
                            for n in setup.objective_state}
         save_checkpoint(ckpt_path, setup.modules, optimizer,
                         dict(state, rng=rng.bit_generator.state,
-                             objective_state=objective_state))
+                             objective_state=objective_state), options)
 
     save_pictures(setup, x_test, x_test_bin, args.out_dir)
     plot_curves({"train bound": state["train_bound"],

@@ -208,11 +208,15 @@ def train(args, make_objective, title, bound_name="ELBO"):
 
     state = {"epoch": 0, "train_elbo": [], "test_elbo": [], "train_seconds": 0.0,
              "steps": 0, "losses": []}
+    # What a resumed run must share with the run that wrote the checkpoint.
+    options = {"dataset": dataset, "batch_size": bs, "z_dim": args.z_dim,
+               "lr": args.lr, "seed": args.seed, "objective": title}
     if args.resume:
         if not os.path.exists(ckpt_path):
             raise SystemExit(f"--resume: no checkpoint at {ckpt_path}")
         state = load_checkpoint(ckpt_path, {"generator": generator,
-                                            "variational": variational}, optimizer)
+                                            "variational": variational}, optimizer,
+                                options)
         rng.bit_generator.state = state.pop("rng")
         jt.set_global_seed(args.seed + state["epoch"])
         print(f"resumed from {ckpt_path} after epoch {state['epoch']}")
@@ -252,7 +256,7 @@ def train(args, make_objective, title, bound_name="ELBO"):
               f"{state['train_elbo'][-1]:.2f}, test {bound_name} {test_elbo:.2f} "
               f"({num_batches / seconds:.1f} steps/s)")
         save_checkpoint(ckpt_path, {"generator": generator, "variational": variational},
-                        optimizer, dict(state, rng=rng.bit_generator.state))
+                        optimizer, dict(state, rng=rng.bit_generator.state), options)
 
     # Pictures: test images, their reconstructions, samples from the prior.
     n_show = 64

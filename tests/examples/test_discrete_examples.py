@@ -115,6 +115,9 @@ def test_resume_continues_with_the_baseline_net(tmp_path):
     check_outputs(out, m2, epochs=2)
     assert m2["train_bound"][0] == pytest.approx(m1["train_bound"][0])
     assert m2["test_bound"][0] == pytest.approx(m1["test_bound"][0])
+    with pytest.raises(SystemExit, match=r"baseline='learned' \(this run: 'none'\)"):
+        vbl.main(TINY + ["--baseline", "none", "--z-dim", "16", "--out-dir", out,
+                         "--epochs", "3", "--resume"])
 
 
 @needs_data

@@ -56,6 +56,13 @@ def test_vae_writes_everything_and_resumes(tmp_path):
     assert m2["train_elbo"][0] == pytest.approx(m1["train_elbo"][0])
     assert len(m2["test_elbo"]) == 2
 
+    # Resuming with an option that shapes the run stops before touching the
+    # weights, and names the option and both values.
+    with pytest.raises(SystemExit, match=r"z_dim=40 \(this run: 8\)"):
+        vae.main(ARGS + ["--epochs", "3", "--out-dir", out, "--resume", "--z-dim", "8"])
+    with open(os.path.join(out, "metrics.json")) as f:
+        assert json.load(f)["epochs"] == 2  # nothing was overwritten
+
 
 def test_checkpoint_survives_a_crash_mid_write(tmp_path, monkeypatch):
     import jittor as jt
