@@ -18,7 +18,10 @@ times the same six kernel calls of ``zhusuan._C`` on numpy arrays (no Jittor
 at all), so that the native backend's time splits into kernel time and the
 cost of the Jittor graph, ``numpy_code`` and ``jt.Function`` around it.
 
-Groups are per batch size, so the ratios between backends sit side by side::
+Groups are per batch size, so the ratios between backends sit side by side.
+B = 1 does almost no arithmetic: its time is the fixed cost of a step (the
+Jittor graph, operator launches, ``numpy_code``), which bounds the ratio
+any backend can reach at small batches::
 
     python -m pytest benches/bench_head.py -o python_files='bench_*.py' \\
         --benchmark-only --benchmark-columns=min,median,max,rounds
@@ -36,7 +39,7 @@ import jittor as jt
 # isort: on
 from zhusuan import kernels
 
-BATCHES = (128, 4096)
+BATCHES = (1, 128, 4096)
 X_DIM, Z_DIM = 784, 40
 WARMUP = 3  # Jittor compiles its kernels during the first calls
 

@@ -14,7 +14,9 @@ What it does, in order:
 2. measures the machine's ceilings: copy bandwidth and the best matmul rate
    (:mod:`benches.floors`), before the cases and again after them, keeping
    the better of the two;
-3. for every case (``head`` at B = 128, 1024, 4096; ``vae``; ``iwae``) sets up
+3. for every case (``head`` at B = 1, 128, 1024, 4096 (B = 1 is the fixed
+   cost of a call: framework, graph and launch, almost no arithmetic);
+   ``vae``; ``iwae``) sets up
    each contender (:mod:`benches.cases`), checks that all of them compute the
    same values as zhusuan on identical inputs and weights, then times them:
    a warm-up (which also compiles Jittor's kernels), then ``reps``
@@ -92,11 +94,11 @@ def set_threads(n, log=print):
 MODES = {
     "full": {"reps": {"head": 51, "vae": 41, "iwae": 15}, "target": 0.1, "warmup": 5,
              "budget": {"head": 60.0, "vae": 90.0, "iwae": 60.0},
-             "head_batches": (128, 1024, 4096), "vae_batch": 128,
+             "head_batches": (1, 128, 1024, 4096), "vae_batch": 128,
              "iwae_batch": 128, "iwae_k": 50},
     "quick": {"reps": {"head": 9, "vae": 7, "iwae": 3}, "target": 0.02, "warmup": 3,
               "budget": {"head": 8.0, "vae": 15.0, "iwae": 10.0},
-              "head_batches": (128, 1024, 4096), "vae_batch": 128,
+              "head_batches": (1, 128, 1024, 4096), "vae_batch": 128,
               "iwae_batch": 128, "iwae_k": 50},
     "smoke": {"reps": {"head": 1, "vae": 1, "iwae": 1}, "target": 0.0, "warmup": 1,
               "budget": {"head": None, "vae": None, "iwae": None},
