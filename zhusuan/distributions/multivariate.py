@@ -351,6 +351,27 @@ class _Multivariate(Distribution):
             )
         return self._param(value, name)
 
+    def _init_categories(self, logits, probs, settings, others=(), vector_values=True):
+        """The set-up shared by the logits-or-probs families.
+
+        ``settings`` is ``(dtype, group_ndims, is_reparameterized,
+        validate_args, kwargs)`` as the constructor got them: unknown keyword
+        arguments are rejected, the base options set, the dtype inferred from
+        ``others`` (the class's other parameters) and the logits or probs,
+        and ``self.logits`` set (:meth:`_init_logits`). With
+        ``vector_values`` a value is a length-``K`` vector (``value_shape``
+        ``[K]``); otherwise a class index (``[]``).
+        """
+        dtype, group_ndims, is_reparameterized, validate_args, kwargs = settings
+        _reject_unknown(type(self).__name__, kwargs)
+        _Multivariate.__init__(self, dtype=dtype, group_ndims=group_ndims,
+                               is_reparameterized=is_reparameterized,
+                               validate_args=validate_args)
+        self._infer_dtype(*others, logits, probs)
+        self._init_logits(logits, probs)
+        if vector_values:
+            self._value_shape = (self.n_categories,)
+
     def _init_logits(self, logits, probs):
         """Set ``self.logits`` (and ``self._probs`` if probs were given)."""
         name = type(self).__name__
@@ -442,12 +463,8 @@ class Categorical(_Multivariate):
 
     def __init__(self, logits=None, probs=None, dtype=None, group_ndims=0,
                  is_reparameterized=False, validate_args=False, **kwargs):
-        _reject_unknown(type(self).__name__, kwargs)
-        super().__init__(dtype=dtype, group_ndims=group_ndims,
-                         is_reparameterized=is_reparameterized,
-                         validate_args=validate_args)
-        self._infer_dtype(logits, probs)
-        self._init_logits(logits, probs)
+        self._init_categories(logits, probs, (dtype, group_ndims, is_reparameterized,
+                                              validate_args, kwargs), vector_values=False)
 
     def _event_params(self):
         return [(self.logits, 1)]
@@ -502,13 +519,8 @@ class OnehotCategorical(_Multivariate):
 
     def __init__(self, logits=None, probs=None, dtype=None, group_ndims=0,
                  is_reparameterized=False, validate_args=False, **kwargs):
-        _reject_unknown(type(self).__name__, kwargs)
-        super().__init__(dtype=dtype, group_ndims=group_ndims,
-                         is_reparameterized=is_reparameterized,
-                         validate_args=validate_args)
-        self._infer_dtype(logits, probs)
-        self._init_logits(logits, probs)
-        self._value_shape = (self.n_categories,)
+        self._init_categories(logits, probs, (dtype, group_ndims, is_reparameterized,
+                                              validate_args, kwargs))
 
     def _event_params(self):
         return [(self.logits, 1)]
@@ -582,14 +594,10 @@ class Multinomial(_Multivariate):
                 f"{name}: n_experiments must be None or an integer >= 1, "
                 f"got {n_experiments!r}"
             )
-        super().__init__(dtype=dtype, group_ndims=group_ndims,
-                         is_reparameterized=is_reparameterized,
-                         validate_args=validate_args)
-        self._infer_dtype(logits, probs)
-        self._init_logits(logits, probs)
+        self._init_categories(logits, probs, (dtype, group_ndims, is_reparameterized,
+                                              validate_args, kwargs))
         self.n_experiments = None if n_experiments is None else int(n_experiments)
         self.normalize_logits = bool(normalize_logits)
-        self._value_shape = (self.n_categories,)
 
     def _event_params(self):
         return [(self.logits, 1)]
@@ -645,14 +653,9 @@ class UnnormalizedMultinomial(_Multivariate):
     def __init__(self, logits=None, normalize_logits=True, probs=None, dtype=None,
                  group_ndims=0, is_reparameterized=False, validate_args=False,
                  **kwargs):
-        _reject_unknown(type(self).__name__, kwargs)
-        super().__init__(dtype=dtype, group_ndims=group_ndims,
-                         is_reparameterized=is_reparameterized,
-                         validate_args=validate_args)
-        self._infer_dtype(logits, probs)
-        self._init_logits(logits, probs)
+        self._init_categories(logits, probs, (dtype, group_ndims, is_reparameterized,
+                                              validate_args, kwargs))
         self.normalize_logits = bool(normalize_logits)
-        self._value_shape = (self.n_categories,)
 
     def _event_params(self):
         return [(self.logits, 1)]
@@ -946,12 +949,8 @@ class ExpConcrete(_Multivariate):
                  group_ndims=0, is_reparameterized=True, validate_args=False,
                  **kwargs):
         name = type(self).__name__
-        _reject_unknown(name, kwargs)
-        super().__init__(dtype=dtype, group_ndims=group_ndims,
-                         is_reparameterized=is_reparameterized,
-                         validate_args=validate_args)
-        self._infer_dtype(temperature, logits, probs)
-        self._init_logits(logits, probs)
+        self._init_categories(logits, probs, (dtype, group_ndims, is_reparameterized,
+                                              validate_args, kwargs), others=(temperature,))
         self.temperature = self._param(temperature, "temperature")
         self._scalar_temperature = int(np.prod(self.temperature.shape)) == 1
         if self._scalar_temperature:
@@ -962,7 +961,6 @@ class ExpConcrete(_Multivariate):
                              ["temperature", "logits batch"])
         if validate_args:
             _check_positive(self.temperature, f"{name}: temperature")
-        self._value_shape = (self.n_categories,)
 
     def _event_params(self):
         out = [(self.logits, 1)]
