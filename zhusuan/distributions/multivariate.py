@@ -351,51 +351,6 @@ class _Multivariate(Distribution):
             )
         return self._param(value, name)
 
-    def _init_categories(self, logits, probs, settings, others=(), vector_values=True):
-        """The set-up shared by the logits-or-probs families.
-
-        ``settings`` is ``(dtype, group_ndims, is_reparameterized,
-        validate_args, kwargs)`` as the constructor got them: unknown keyword
-        arguments are rejected, the base options set, the dtype inferred from
-        ``others`` (the class's other parameters) and the logits or probs,
-        and ``self.logits`` set (:meth:`_init_logits`). With
-        ``vector_values`` a value is a length-``K`` vector (``value_shape``
-        ``[K]``); otherwise a class index (``[]``).
-        """
-        dtype, group_ndims, is_reparameterized, validate_args, kwargs = settings
-        _reject_unknown(type(self).__name__, kwargs)
-        _Multivariate.__init__(self, dtype=dtype, group_ndims=group_ndims,
-                               is_reparameterized=is_reparameterized,
-                               validate_args=validate_args)
-        self._infer_dtype(*others, logits, probs)
-        self._init_logits(logits, probs)
-        if vector_values:
-            self._value_shape = (self.n_categories,)
-
-    def _init_logits(self, logits, probs):
-        """Set ``self.logits`` (and ``self._probs`` if probs were given)."""
-        name = type(self).__name__
-        self._check_one_of(logits, probs, "logits", "probs")
-        if probs is not None:
-            self._probs = self._event_param(probs, "probs", 1, "the categories")
-            if self.validate_args:
-                _check_simplex(self._probs, f"{name}: probs")
-            # Clamped into (0, 1) first: a probability of exactly 0 gives the
-            # finite logit log(tiny) (about -708 in float64, -87 in float32).
-            self.logits = jt.log(clamp_probs(self._probs))
-        else:
-            self.logits = self._event_param(logits, "logits", 1, "the categories")
-            self._probs = None
-        self.n_categories = int(self.logits.shape[-1])
-
-    @property
-    def probs(self):
-        """The probabilities: as given, or ``softmax(logits)``."""
-        if self._probs is not None:
-            return self._probs
-        return jt.exp(_log_softmax(self.logits))
-
-
 # The checks below run on NumPy copies: validation happens once per
 # construction or observed value, off the hot path, and costs no Jittor
 # kernels to compile.
@@ -431,7 +386,71 @@ def _check_broadcast(name, shapes, what):
 # -- categorical families ------------------------------------------------------------
 
 
-class Categorical(_Multivariate):
+class _Categories(_Multivariate):
+    """Families parameterised by ``logits`` or ``probs`` over ``K`` categories
+    on the last axis: the shared set-up, the ``probs`` property and, by
+    default, the logits as the only event parameter. A value is a length-``K``
+    vector unless ``_vector_values`` is False (a class index)."""
+
+    param_names = ("logits", "probs")
+    is_continuous = False
+    has_rsample = False
+    _param_attrs = ("logits", "_probs")
+    _vector_values = True
+
+    def __init__(self, logits=None, probs=None, dtype=None, group_ndims=0,
+                 is_reparameterized=False, validate_args=False, **kwargs):
+        self._init_categories(logits, probs, (dtype, group_ndims, is_reparameterized,
+                                              validate_args, kwargs))
+
+    def _event_params(self):
+        return [(self.logits, 1)]
+
+    def _init_categories(self, logits, probs, settings, others=()):
+        """The set-up shared by the logits-or-probs families.
+
+        ``settings`` is ``(dtype, group_ndims, is_reparameterized,
+        validate_args, kwargs)`` as the constructor got them: unknown keyword
+        arguments are rejected, the base options set, the dtype inferred from
+        ``others`` (the class's other parameters) and the logits or probs,
+        and ``self.logits`` set (:meth:`_init_logits`); the value shape is
+        ``[K]`` when ``_vector_values`` says so.
+        """
+        dtype, group_ndims, is_reparameterized, validate_args, kwargs = settings
+        _reject_unknown(type(self).__name__, kwargs)
+        _Multivariate.__init__(self, dtype=dtype, group_ndims=group_ndims,
+                               is_reparameterized=is_reparameterized,
+                               validate_args=validate_args)
+        self._infer_dtype(*others, logits, probs)
+        self._init_logits(logits, probs)
+        if self._vector_values:
+            self._value_shape = (self.n_categories,)
+
+    def _init_logits(self, logits, probs):
+        """Set ``self.logits`` (and ``self._probs`` if probs were given)."""
+        name = type(self).__name__
+        self._check_one_of(logits, probs, "logits", "probs")
+        if probs is not None:
+            self._probs = self._event_param(probs, "probs", 1, "the categories")
+            if self.validate_args:
+                _check_simplex(self._probs, f"{name}: probs")
+            # Clamped into (0, 1) first: a probability of exactly 0 gives the
+            # finite logit log(tiny) (about -708 in float64, -87 in float32).
+            self.logits = jt.log(clamp_probs(self._probs))
+        else:
+            self.logits = self._event_param(logits, "logits", 1, "the categories")
+            self._probs = None
+        self.n_categories = int(self.logits.shape[-1])
+
+    @property
+    def probs(self):
+        """The probabilities: as given, or ``softmax(logits)``."""
+        if self._probs is not None:
+            return self._probs
+        return jt.exp(_log_softmax(self.logits))
+
+
+class Categorical(_Categories):
     r"""Categorical distribution over the class indices ``{0, ..., K-1}`` of the
     last axis of ``logits`` (or ``probs``).
 
@@ -456,18 +475,7 @@ class Categorical(_Multivariate):
         Probabilities (``validate_args`` checks that they lie on the simplex).
     """
 
-    param_names = ("logits", "probs")
-    is_continuous = False
-    has_rsample = False
-    _param_attrs = ("logits", "_probs")
-
-    def __init__(self, logits=None, probs=None, dtype=None, group_ndims=0,
-                 is_reparameterized=False, validate_args=False, **kwargs):
-        self._init_categories(logits, probs, (dtype, group_ndims, is_reparameterized,
-                                              validate_args, kwargs), vector_values=False)
-
-    def _event_params(self):
-        return [(self.logits, 1)]
+    _vector_values = False
 
     def _sample(self, n_samples):
         shape = self._sample_shape(n_samples) + [self.n_categories]
@@ -501,7 +509,7 @@ class Categorical(_Multivariate):
         return jt.ternary(valid, picked, neg_inf)
 
 
-class OnehotCategorical(_Multivariate):
+class OnehotCategorical(_Categories):
     r"""Categorical distribution over one-hot vectors of length ``K``.
 
     .. math::
@@ -511,19 +519,6 @@ class OnehotCategorical(_Multivariate):
     of the distribution (Gumbel-max). Not reparameterisable. See
     :class:`Categorical` for the parameters.
     """
-
-    param_names = ("logits", "probs")
-    is_continuous = False
-    has_rsample = False
-    _param_attrs = ("logits", "_probs")
-
-    def __init__(self, logits=None, probs=None, dtype=None, group_ndims=0,
-                 is_reparameterized=False, validate_args=False, **kwargs):
-        self._init_categories(logits, probs, (dtype, group_ndims, is_reparameterized,
-                                              validate_args, kwargs))
-
-    def _event_params(self):
-        return [(self.logits, 1)]
 
     def _sample(self, n_samples):
         shape = self._sample_shape(n_samples)
@@ -550,7 +545,7 @@ def _check_counts(value, what, family, n=None):
         raise ValueError(f"{what}: {family} counts must sum to n_experiments={n}")
 
 
-class Multinomial(_Multivariate):
+class Multinomial(_Categories):
     r"""Multinomial distribution: the counts of ``n`` independent draws from a
     categorical distribution with ``K`` classes.
 
@@ -577,15 +572,11 @@ class Multinomial(_Multivariate):
     """
 
     param_names = ("logits", "probs", "n_experiments", "normalize_logits")
-    is_continuous = False
-    has_rsample = False
-    _param_attrs = ("logits", "_probs")
 
     def __init__(self, logits=None, n_experiments=None, normalize_logits=True,
                  probs=None, dtype=None, group_ndims=0, is_reparameterized=False,
                  validate_args=False, **kwargs):
         name = type(self).__name__
-        _reject_unknown(name, kwargs)
         if n_experiments is not None and (
                 isinstance(n_experiments, bool)
                 or not isinstance(n_experiments, (int, np.integer))
@@ -598,9 +589,6 @@ class Multinomial(_Multivariate):
                                               validate_args, kwargs))
         self.n_experiments = None if n_experiments is None else int(n_experiments)
         self.normalize_logits = bool(normalize_logits)
-
-    def _event_params(self):
-        return [(self.logits, 1)]
 
     def _log_probs(self):
         return _log_softmax(self.logits) if self.normalize_logits else self.logits
@@ -633,7 +621,7 @@ class Multinomial(_Multivariate):
         return log_n_fact - log_x_fact + _xlogp(x, self._log_probs()).sum(-1)
 
 
-class UnnormalizedMultinomial(_Multivariate):
+class UnnormalizedMultinomial(_Categories):
     r"""The multinomial likelihood without its coefficient (ZhuSuan's
     ``UnnormalizedMultinomial``, e.g. for bag-of-words models):
 
@@ -646,9 +634,6 @@ class UnnormalizedMultinomial(_Multivariate):
     """
 
     param_names = ("logits", "probs", "normalize_logits")
-    is_continuous = False
-    has_rsample = False
-    _param_attrs = ("logits", "_probs")
 
     def __init__(self, logits=None, normalize_logits=True, probs=None, dtype=None,
                  group_ndims=0, is_reparameterized=False, validate_args=False,
@@ -656,9 +641,6 @@ class UnnormalizedMultinomial(_Multivariate):
         self._init_categories(logits, probs, (dtype, group_ndims, is_reparameterized,
                                               validate_args, kwargs))
         self.normalize_logits = bool(normalize_logits)
-
-    def _event_params(self):
-        return [(self.logits, 1)]
 
     def _sample(self, n_samples):
         raise NotImplementedError(
@@ -918,7 +900,7 @@ class MatrixVariateNormalCholesky(_Multivariate):
 # -- Concrete ------------------------------------------------------------------------
 
 
-class ExpConcrete(_Multivariate):
+class ExpConcrete(_Categories):
     r"""The ExpConcrete distribution (Maddison et al., 2017, appendix C): the
     log of a Concrete (Gumbel-softmax) sample, which stays finite at low
     temperatures where the Concrete sample underflows.
