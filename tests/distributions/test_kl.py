@@ -36,8 +36,9 @@ from zhusuan.distributions import (
 )
 from zhusuan.distributions import kl as kl_module
 
+from _shared import N_SE
+
 N_MC = 200000
-N_SE = 6.0
 # KL(p || p) is a sum of a few terms of magnitude <= ~50 (lgamma, log-scales)
 # that cancel exactly in exact arithmetic; each carries a few eps of its
 # magnitude, so |KL(p || p)| <= ~1e-13. Checked at 1e-12.

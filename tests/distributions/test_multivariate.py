@@ -52,6 +52,8 @@ from zhusuan.distributions import (
 )
 from zhusuan.distributions.gamma import standard_gamma
 
+from _shared import FD_RTOL, FD_ATOL, N_SAMPLES, N_SE, ALPHA, central_difference
+
 # -- tolerances ----------------------------------------------------------------
 
 EPS = {"float32": 2.0**-23, "float64": 2.0**-52}
@@ -72,20 +74,6 @@ EPS = {"float32": 2.0**-23, "float64": 2.0**-52}
 # 10^5 times this tolerance, so float64 integrity is checked too.
 LP_ULPS = 64
 
-# Central differences in float64 (as in test_normal_bernoulli.py): truncation
-# h^2 f''' / 6 ~ 1e-12, cancellation eps |f| / h ~ 2e-8 for |f| <= 100; the
-# tolerances 1e-6 leave a margin of 50.
-FD_STEP = 1e-6
-FD_RTOL = 1e-6
-FD_ATOL = 1e-6
-
-# Statistical tests: N_SAMPLES draws; moments within N_SE standard errors
-# (two-sided normal tail P(|Z| > 6) = 2.0e-9 per assertion); goodness-of-fit
-# tests (chi-square, Kolmogorov-Smirnov) reject at ALPHA = 1e-4, their FPR
-# per batch entry.
-N_SAMPLES = 20000
-N_SE = 6.0
-ALPHA = 1e-4
 
 
 def seen(x, dtype):
@@ -98,18 +86,6 @@ def assert_logp(got, want, scale, dtype, err_msg=""):
     assert got.shape == np.shape(want), (got.shape, np.shape(want))
     tol = LP_ULPS * EPS[dtype] * np.asarray(scale)
     np.testing.assert_array_less(np.abs(got - want), tol + 1e-300, err_msg=err_msg)
-
-
-def central_difference(fn, arrays, name, h=FD_STEP):
-    """d fn(arrays) / d arrays[name], elementwise, by central differences."""
-    base = arrays[name]
-    grad = np.zeros_like(base)
-    for idx in np.ndindex(*base.shape):
-        plus, minus = base.copy(), base.copy()
-        plus[idx] += h
-        minus[idx] -= h
-        grad[idx] = (fn({**arrays, name: plus}) - fn({**arrays, name: minus})) / (2 * h)
-    return grad
 
 
 def check_gradients(build_value, arrays, names):

@@ -35,6 +35,8 @@ from scipy import special, stats
 import zhusuan as zs
 from zhusuan.distributions import Bernoulli, Normal
 
+from _shared import FD_RTOL, FD_ATOL, N_SAMPLES, N_SE, ALPHA, central_difference
+
 # -- tolerances ----------------------------------------------------------------
 
 # float64 log-densities here are sums of three or four terms of magnitude at
@@ -52,22 +54,6 @@ ATOL64 = 1e-12
 RTOL32 = 1e-5
 ATOL32 = 1e-5
 
-# Central differences in float64: truncation error h^2 f''' / 6 ~ 1e-12 for
-# the smooth functions below; cancellation error eps * |f| / h, with |f| up to
-# ~100, is ~2e-8. Relative and absolute 1e-6 leaves a margin of 50. A float32
-# detour anywhere in the graph makes the cancellation error ~1e-1, so these
-# checks are also float64-integrity checks.
-FD_STEP = 1e-6
-FD_RTOL = 1e-6
-FD_ATOL = 1e-6
-
-# Statistical tests. N draws per batch entry; mean and variance must lie
-# within N_SE standard errors: two-sided normal tail P(|Z| > 6) = 2.0e-9 per
-# assertion. Goodness-of-fit tests (Kolmogorov-Smirnov, exact binomial) reject
-# at level ALPHA = 1e-4, which is their FPR per batch entry.
-N_SAMPLES = 20000
-N_SE = 6.0
-ALPHA = 1e-4
 
 
 def tolerances(dtype, n_terms=1):
@@ -429,18 +415,6 @@ def test_float64_normal_samples_have_float64_resolution(float64):
 
 
 # -- 4. gradients against finite differences (float64) ---------------------------
-
-
-def central_difference(fn, arrays, name, h=FD_STEP):
-    """d fn(arrays) / d arrays[name], elementwise, by central differences."""
-    base = arrays[name]
-    grad = np.zeros_like(base)
-    for idx in np.ndindex(*base.shape):
-        plus, minus = base.copy(), base.copy()
-        plus[idx] += h
-        minus[idx] -= h
-        grad[idx] = (fn({**arrays, name: plus}) - fn({**arrays, name: minus})) / (2 * h)
-    return grad
 
 
 def _test_function_np(z):

@@ -74,6 +74,8 @@ from zhusuan.distributions import (Beta, BinConcrete, Binomial, Exponential, Fol
                                    LogNormal, Poisson, StudentT, Uniform)
 from zhusuan.distributions.gamma import gamma_cdf_dalpha
 
+from _shared import FD_RTOL, FD_ATOL, N_SAMPLES, N_SE, ALPHA, central_difference
+
 # -- tolerances ----------------------------------------------------------------
 
 # float64 log-densities are sums of at most five terms (lgamma of arguments
@@ -100,19 +102,6 @@ ATOL32 = 1e-5
 # scipy oracle's error (same analysis) is included in that margin.
 LARGE_EPS_MULT = 16.0
 
-# Central differences in float64 (see central_difference): truncation error
-# h^2 f''' / 6 ~ 1e-12 for the smooth functions below; rounding error
-# ~eps |f| / h, |f| the size of the terms the perturbed entry affects (at
-# most 4 log-densities of magnitude <= ~30: ~3e-8; or at most 12 terms of the
-# test function of a sample, whose size grows with the gradient's, e.g.
-# z^2 / 2 against z^2 per unit of a LogNormal's mean: ~2e-10 relative).
-# Relative and absolute 1e-6 leave a margin of ~30; a float32 detour anywhere
-# in the graph makes the rounding error ~1e-1, so these checks are also
-# float64-integrity checks.
-FD_STEP = 1e-6
-FD_RTOL = 1e-6
-FD_ATOL = 1e-6
-
 # Backend parity (elementwise, relative, with a floor of the same fraction of
 # the array's largest magnitude, as in tests/kernels/test_family_parity.py:
 # where a result is a difference of nearly equal terms every implementation
@@ -120,20 +109,6 @@ FD_ATOL = 1e-6
 # same formulas (families.h vs reference.py) with different operation orders
 # and differentiation (hand-written vs autodiff): a few ulp of terms <= ~30.
 PARITY_RTOL = {"float64": 1e-12, "float32": 1e-5}
-
-# Statistical tests. N draws per batch entry; a sample mean (of the draws, of
-# their squared deviations, or of per-draw gradient terms) must lie within
-# N_SE standard errors of its expectation. For a normal estimator the
-# two-sided tail is P(|Z| > 6) = 2.0e-9. These are means of N i.i.d. terms
-# whose skewness over sqrt(N) is <= ~0.03 for means of draws and <= ~0.12 for
-# variances and gradient identities (from the moments, or estimated from the
-# draws, for the parameters used); the first Edgeworth correction,
-# phi(z) skew (z^2 - 1) / 6 = 4e-9 at z = 6, keeps the FPR below 1e-8 per
-# assertion. Goodness-of-fit tests (Kolmogorov-Smirnov, chi-square) reject
-# at level ALPHA = 1e-4, which is their FPR per batch entry.
-N_SAMPLES = 20000
-N_SE = 6.0
-ALPHA = 1e-4
 
 # d/dalpha of the regularised incomplete gamma P(alpha, x) by fourth-order
 # central differences of scipy.special.gammainc with step h = 1e-3 alpha:
@@ -456,25 +431,6 @@ def assert_parity(got, want, dtype, what):
     finite = want[~inf]
     floor = rtol * max(1.0, float(np.max(np.abs(finite)))) if finite.size else 0.0
     np.testing.assert_allclose(got[~inf], finite, rtol=rtol, atol=floor, err_msg=what)
-
-
-def central_difference(fn, arrays, name, h=FD_STEP):
-    """d sum(fn(arrays)) / d arrays[name], elementwise, by central differences.
-
-    ``fn`` returns an array of terms; the differences are taken term by term
-    before summing, so the terms a perturbed entry does not affect cancel
-    exactly and only the affected ones contribute rounding error.
-    """
-    base = np.asarray(arrays[name], np.float64)
-    grad = np.zeros_like(base)
-    for idx in np.ndindex(*base.shape):
-        plus, minus = base.copy(), base.copy()
-        plus[idx] += h
-        minus[idx] -= h
-        up = np.asarray(fn({**arrays, name: plus}))
-        down = np.asarray(fn({**arrays, name: minus}))
-        grad[idx] = np.sum(up - down) / (2 * h)
-    return grad
 
 
 def central_difference_4(fn, a, h):
@@ -1052,6 +1008,16 @@ def _check_mean_identity(per_draw, want, what):
                                  err_msg=what)
 
 
+def _draws_and_gradients(cls, alpha, beta, n):
+    """n draws of ``cls(alpha, beta)`` per entry, with parameters of the full
+    sample shape, and each draw's derivatives d x / d alpha, d x / d beta."""
+    a = jt.array(np.tile(alpha, (n, 1)))
+    b = jt.array(np.tile(beta, (n, 1)))
+    x = cls(alpha=a, beta=b).sample()
+    g_a, g_b = (g.numpy() for g in jt.grad(x.sum(), [a, b]))
+    return x.numpy(), g_a, g_b
+
+
 def test_gamma_and_beta_implicit_gradients_match_moment_derivatives(float64):
     # With one parameter per draw (parameters of the full sample shape), the
     # gradient of sum(x) is the per-draw derivative g = dx/dtheta, and
@@ -1062,11 +1028,7 @@ def test_gamma_and_beta_implicit_gradients_match_moment_derivatives(float64):
     n = N_SAMPLES
     alpha = np.array([0.05, 0.3, 1.0, 4.5, 40.0])
     beta = np.array([1.0, 2.0, 0.5, 1.5, 0.8])
-    a = jt.array(np.tile(alpha, (n, 1)))
-    b = jt.array(np.tile(beta, (n, 1)))
-    x = Gamma(alpha=a, beta=b).sample()
-    g_a, g_b = (g.numpy() for g in jt.grad(x.sum(), [a, b]))
-    x = x.numpy()
+    x, g_a, g_b = _draws_and_gradients(Gamma, alpha, beta, n)
     # E x = a / b, E x^2 = a (a + 1) / b^2, E log x = digamma(a) - log b.
     _check_mean_identity(g_a, 1.0 / beta, "Gamma d/dalpha E[x]")
     _check_mean_identity(2.0 * x * g_a, (2.0 * alpha + 1.0) / beta**2,
@@ -1079,11 +1041,7 @@ def test_gamma_and_beta_implicit_gradients_match_moment_derivatives(float64):
     # E log(1 - x) = digamma(b) - digamma(a + b).
     pa = np.array([0.05, 0.3, 1.0, 3.0, 20.0])
     pb = np.array([2.0, 0.7, 1.0, 5.0, 7.0])
-    a = jt.array(np.tile(pa, (n, 1)))
-    b = jt.array(np.tile(pb, (n, 1)))
-    x = Beta(alpha=a, beta=b).sample()
-    g_a, g_b = (g.numpy() for g in jt.grad(x.sum(), [a, b]))
-    x = x.numpy()
+    x, g_a, g_b = _draws_and_gradients(Beta, pa, pb, n)
     tg = special.polygamma(1, pa + pb)
     _check_mean_identity(g_a, pb / (pa + pb) ** 2, "Beta d/dalpha E[x]")
     _check_mean_identity(g_b, -pa / (pa + pb) ** 2, "Beta d/dbeta E[x]")
