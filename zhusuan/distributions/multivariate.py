@@ -286,6 +286,18 @@ class _Multivariate(Distribution):
     whose shape is the broadcast batch shape of the value and the parameters.
     """
 
+    def _init_base(self, settings, *params):
+        """The start of every constructor here: reject unknown keyword
+        arguments, set the base options from ``settings`` ``(dtype,
+        group_ndims, is_reparameterized, validate_args, kwargs)`` as the
+        constructor got them, and infer the dtype from ``params``."""
+        dtype, group_ndims, is_reparameterized, validate_args, kwargs = settings
+        _reject_unknown(type(self).__name__, kwargs)
+        _Multivariate.__init__(self, dtype=dtype, group_ndims=group_ndims,
+                               is_reparameterized=is_reparameterized,
+                               validate_args=validate_args)
+        self._infer_dtype(*params)
+
     def _event_params(self):
         raise NotImplementedError
 
@@ -412,16 +424,12 @@ class _Categories(_Multivariate):
         ``settings`` is ``(dtype, group_ndims, is_reparameterized,
         validate_args, kwargs)`` as the constructor got them: unknown keyword
         arguments are rejected, the base options set, the dtype inferred from
-        ``others`` (the class's other parameters) and the logits or probs,
-        and ``self.logits`` set (:meth:`_init_logits`); the value shape is
+        ``others`` (the class's other parameters) and the logits or probs
+        (:meth:`_Multivariate._init_base`), and ``self.logits`` set
+        (:meth:`_init_logits`); the value shape is
         ``[K]`` when ``_vector_values`` says so.
         """
-        dtype, group_ndims, is_reparameterized, validate_args, kwargs = settings
-        _reject_unknown(type(self).__name__, kwargs)
-        _Multivariate.__init__(self, dtype=dtype, group_ndims=group_ndims,
-                               is_reparameterized=is_reparameterized,
-                               validate_args=validate_args)
-        self._infer_dtype(*others, logits, probs)
+        self._init_base(settings, *others, logits, probs)
         self._init_logits(logits, probs)
         if self._vector_values:
             self._value_shape = (self.n_categories,)
@@ -688,11 +696,8 @@ class Dirichlet(_Multivariate):
 
     def __init__(self, alpha, dtype=None, group_ndims=0, is_reparameterized=True,
                  validate_args=False, **kwargs):
-        _reject_unknown(type(self).__name__, kwargs)
-        super().__init__(dtype=dtype, group_ndims=group_ndims,
-                         is_reparameterized=is_reparameterized,
-                         validate_args=validate_args)
-        self._infer_dtype(alpha)
+        self._init_base((dtype, group_ndims, is_reparameterized, validate_args, kwargs),
+                        alpha)
         self.alpha = self._event_param(alpha, "alpha", 1, "the categories")
         if validate_args:
             _check_positive(self.alpha, "Dirichlet: alpha")
@@ -755,11 +760,8 @@ class MultivariateNormalCholesky(_Multivariate):
     def __init__(self, mean, cov_tril, dtype=None, group_ndims=0,
                  is_reparameterized=True, validate_args=False, **kwargs):
         name = type(self).__name__
-        _reject_unknown(name, kwargs)
-        super().__init__(dtype=dtype, group_ndims=group_ndims,
-                         is_reparameterized=is_reparameterized,
-                         validate_args=validate_args)
-        self._infer_dtype(mean, cov_tril)
+        self._init_base((dtype, group_ndims, is_reparameterized, validate_args, kwargs),
+                        mean, cov_tril)
         self.mean = self._event_param(mean, "mean", 1, "the dimensions")
         self.cov_tril = self._event_param(cov_tril, "cov_tril", 2, "a D x D matrix")
         d = int(self.mean.shape[-1])
@@ -844,11 +846,8 @@ class MatrixVariateNormalCholesky(_Multivariate):
     def __init__(self, mean, u_tril, v_tril, dtype=None, group_ndims=0,
                  is_reparameterized=True, validate_args=False, **kwargs):
         name = type(self).__name__
-        _reject_unknown(name, kwargs)
-        super().__init__(dtype=dtype, group_ndims=group_ndims,
-                         is_reparameterized=is_reparameterized,
-                         validate_args=validate_args)
-        self._infer_dtype(mean, u_tril, v_tril)
+        self._init_base((dtype, group_ndims, is_reparameterized, validate_args, kwargs),
+                        mean, u_tril, v_tril)
         self.mean = self._event_param(mean, "mean", 2, "an N x M matrix")
         self.u_tril = self._event_param(u_tril, "u_tril", 2, "an N x N matrix")
         self.v_tril = self._event_param(v_tril, "v_tril", 2, "an M x M matrix")
