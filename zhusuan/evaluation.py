@@ -21,7 +21,7 @@ def is_loglikelihood(generator, variational, observed, n_samples=1000, chunk_siz
     reductions over the batch axis in ``reduce_mean_dims``): the estimator
     asks the variational net's latent nodes for particles along a new leading
     axis, and every node leaves its reductions over the data batch axis
-    (axis 0 of its log-density) to the estimator (DESIGN.md, "Particles").
+    (axis 0 of its log-density) to the estimator (docs/design.md, "Particles").
 
     Particles are drawn ``chunk_size`` at a time (default: as many as keep
     about 2^22 elements of the widest node per chunk), and combined with a

@@ -44,7 +44,7 @@ from _shared import FD_RTOL, FD_ATOL, N_SAMPLES, N_SE, ALPHA, central_difference
 # relative to the largest term), so the error is below ~1e-13 relative to the
 # result's scale. 1e-12 leaves a margin of ten and is still 10^4 times smaller
 # than the ~1e-8 relative error of a float64 value that took a detour through
-# float32 (the Python-constant trap of DESIGN.md), which it therefore catches.
+# float32 (the Python-constant trap of docs/design.md), which it therefore catches.
 RTOL64 = 1e-12
 ATOL64 = 1e-12
 # float32: ulp(1) = 1.2e-7. z = (x - mean) / std, z * z and the log terms cost

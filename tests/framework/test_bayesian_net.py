@@ -1,6 +1,6 @@
 """BayesianNet / StochasticTensor semantics against hand-computed values.
 
-Oracle: scipy.stats log-densities reduced with numpy exactly as DESIGN.md
+Oracle: scipy.stats log-densities reduced with numpy exactly as docs/design.md
 says (group_ndims, then reduce_mean_dims, then reduce_sum_dims, then the
 multiplier). float32 comparisons use rtol 1e-5 (a few float32 ulps on sums
 of tens of terms); float64 ones 1e-10.
@@ -168,7 +168,7 @@ def test_is_reparameterized_alias():
     assert not net.nodes["v"].dist.is_reparameterized
 
 
-# -- particles: the rule written in DESIGN.md ------------------------------------
+# -- particles: the rule written in docs/design.md ------------------------------------
 class TutorialStyleQ(BayesianNet):
     def execute(self, observed):
         self.observe(observed)

@@ -47,7 +47,7 @@ class StochasticTensor:
     ``log_prob()`` sums the last ``group_ndims`` axes of the base shape, then
     averages over ``reduce_mean_dims`` and sums over ``reduce_sum_dims``
     (positions in what remains of the base shape, negative allowed), then
-    multiplies by ``multiplier``. See DESIGN.md, "Particles".
+    multiplies by ``multiplier``. See docs/design.md, "Particles".
     """
 
     def __init__(self, net, name, dist, n_samples=None, reduce_mean_dims=None,
@@ -163,7 +163,7 @@ class StochasticTensor:
         return False, list(full)
 
     def _plan(self, full, per_point):
-        """Axes of ``full`` to sum and the weight to apply, per DESIGN.md."""
+        """Axes of ``full`` to sum and the weight to apply, per docs/design.md."""
         has_s, base = self._base(full)
         off = 1 if has_s else 0
         vrank = len(self.dist.value_shape)

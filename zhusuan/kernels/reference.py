@@ -24,7 +24,7 @@ def _reduce(elem, axes, weight):
     """Sum ``elem`` over ``axes`` and multiply by ``weight``."""
     out = elem
     if axes:
-        # Accumulate in float64 (DESIGN.md: float32 sums over 10^6 terms stay
+        # Accumulate in float64 (docs/design.md: float32 sums over 10^6 terms stay
         # accurate); a plain float32 sum was off by 1e-3 relative at B=4096.
         dt = dtype_name(elem)
         wide = out if dt == "float64" else out.cast("float64")

@@ -70,7 +70,7 @@ def _sum(terms):
 
 def run_nets(generator, variational, observed, n_samples=None, per_point=False):
     """Run the variational net, then the generator with q's latent samples
-    observed (DESIGN.md, "Particles")."""
+    observed (docs/design.md, "Particles")."""
     if not isinstance(observed, dict):
         raise TypeError(f"observed must be a dict of name -> value, got "
                         f"{type(observed).__name__}")

@@ -34,7 +34,7 @@ class EvidenceLowerBoundObjective(VariationalObjective):
 
     The SGVB cost is the negative ELBO reduced as the nodes'
     ``reduce_mean_dims``/``reduce_sum_dims`` say; with ``n_samples=k`` the
-    nets draw k particles (DESIGN.md, "Particles") and the cost averages them.
+    nets draw k particles (docs/design.md, "Particles") and the cost averages them.
 
     Parameters
     ----------

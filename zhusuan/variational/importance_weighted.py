@@ -38,7 +38,7 @@ class ImportanceWeightedObjective(VariationalObjective):
         super().__init__(generator, variational, n_samples)
         if axis != 0:
             raise ValueError("the particle axis is always axis 0 in zhusuan "
-                             f"(DESIGN.md, 'Particles'); got axis={axis!r}")
+                             f"(docs/design.md, 'Particles'); got axis={axis!r}")
         if estimator not in ("sgvb", "vimco"):
             raise ValueError(f"estimator must be 'sgvb' or 'vimco', got {estimator!r}")
         self.axis = axis

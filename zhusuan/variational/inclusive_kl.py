@@ -30,7 +30,7 @@ class InclusiveKLObjective(VariationalObjective):
         super().__init__(generator, variational, n_samples)
         if axis != 0:
             raise ValueError("the particle axis is always axis 0 in zhusuan "
-                             f"(DESIGN.md, 'Particles'); got axis={axis!r}")
+                             f"(docs/design.md, 'Particles'); got axis={axis!r}")
         self.axis = axis
 
     def execute(self, observed):
