@@ -705,7 +705,7 @@ class ZhusuanIWAE(ZhusuanVAE):
         z = d.mean + d.std * jt.array(self.eps)
         with particles(self.variational, self.k, particle_names=["z"], per_point=True):
             q = self.variational({"x": self.x, "z": z})
-            log_q = q.nodes["z"]._reduced_log_prob(per_point=True)
+            log_q = q.nodes["z"].reduced_log_prob(per_point=True)
         with particles(self.generator, self.k, particle_names=["z"], per_point=True):
             p = self.generator({"x": self.x, "z": z})
             log_p = p._log_joint(p.nodes.values(), per_point=True)

@@ -84,15 +84,18 @@ def test_sample_is_cached_and_log_prob_scores_it(f64):
 
 
 @pytest.mark.parametrize("n", [1, 3])
-def test_n_samples_adds_leading_axis_and_dims_index_batch_shape(f64, n):
+def test_n_samples_adds_leading_axis_that_the_dims_count(f64, n):
+    """A node given n_samples=k by the user: its sample axis is axis 0 of what
+    the user's code sees, and reduce_mean_dims=[0] averages over it (upstream
+    ZhuSuan-Jittor's meaning; docs/design.md, "Particles")."""
     mean = np.zeros((4, 3))
     net = OneNode(mean=mean, std=1.0, n_samples=n, reduce_mean_dims=[0],
-                  reduce_sum_dims=[1])({})
+                  reduce_sum_dims=[2])({})
     node = net.nodes["v"]
     assert node.shape == [n, 4, 3]
     got = node.log_prob().numpy()
-    want = stats.norm.logpdf(node.tensor.numpy()).sum(2).mean(1)
-    assert got.shape == (n,)
+    want = stats.norm.logpdf(node.tensor.numpy()).sum(2).mean(0)
+    assert got.shape == (4,)
     np.testing.assert_allclose(got, want, rtol=1e-10)
 
 
@@ -168,6 +171,11 @@ def test_is_reparameterized_alias():
     assert not net.nodes["v"].dist.is_reparameterized
 
 
+def sum_nodes(net, per_point=False):
+    """The sum of a net's nodes' reduced log-densities, as objectives read them."""
+    return sum(node.reduced_log_prob(per_point=per_point) for node in net.nodes.values())
+
+
 # -- particles: the rule written in docs/design.md ------------------------------------
 class TutorialStyleQ(BayesianNet):
     def execute(self, observed):
@@ -202,13 +210,13 @@ def test_particles_rule_per_point(f64):
         q({"x": x})
         zq = q.nodes["z"]
         assert zq.shape == [k, n, d]
-        lq = zq._reduced_log_prob(per_point=True).numpy()
+        lq = zq.reduced_log_prob(per_point=True).numpy()
     z = zq.tensor.numpy()
     np.testing.assert_allclose(
         lq, stats.norm.logpdf(z, 0.5 * x, 0.75).sum(-1), rtol=1e-10)
     with particles(p, k, particle_names=["z"], per_point=True):
         p({"x": x, "z": zq.tensor})
-        lp = p._log_joint(p.nodes.values(), per_point=True).numpy()
+        lp = sum_nodes(p, per_point=True).numpy()
     want = stats.norm.logpdf(z).sum(-1) + stats.norm.logpdf(x, 2 * z, 0.5).sum(-1)
     assert lp.shape == (k, n)
     np.testing.assert_allclose(lp, want, rtol=1e-10)
@@ -234,8 +242,8 @@ def test_particles_rule_per_point(f64):
          {"v": np.zeros((4, 2), np.float32)}, ValueError,
          r"node 'v'.*shape \[4, 2\].*\[4, 3\]"),
         ("Normal", {"mean": np.zeros((4, 3), np.float32), "std": 1.0},
-         {"v": np.zeros((4, 1), np.float32)}, ValueError,
-         r"node 'v'.*shape \[4, 1\]"),
+         {"v": np.zeros((2, 4, 3), np.float32)}, ValueError,
+         r"node 'v'.*shape \[2, 4, 3\].*\[4, 3\].*more axes"),
         ("Normal", {"mean": np.zeros((4, 3), np.float32), "std": 1.0, "n_samples": 0},
          {}, ValueError, r"node 'v'.*n_samples must be None or an integer >= 1"),
         ("Normal", {"mean": 0.0, "std": 1.0, "n_samples": -2}, {}, ValueError,
@@ -302,5 +310,5 @@ def test_hierarchical_q_draws_one_sample_per_particle(f64):
     h1, h2 = q.nodes["h1"].tensor.numpy(), q.nodes["h2"]
     assert h2.shape == [k, n, d]
     want = stats.norm.logpdf(h2.tensor.numpy(), 2.0 * h1, 0.5).sum(-1)
-    np.testing.assert_allclose(h2._reduced_log_prob(per_point=True).numpy(), want,
+    np.testing.assert_allclose(h2.reduced_log_prob(per_point=True).numpy(), want,
                                rtol=1e-10)

@@ -17,6 +17,7 @@ the fused kernels come in) and ``_sample(n_samples)``.
 """
 
 import copy
+import numbers
 
 import jittor as jt
 import numpy as np
@@ -24,7 +25,7 @@ import numpy as np
 from .. import kernels
 from ..numerics import FLOAT_DTYPES, as_var, dtype_name
 
-__all__ = ["Distribution"]
+__all__ = ["Distribution", "upstream_options"]
 
 
 class Distribution:
@@ -40,41 +41,83 @@ class Distribution:
     ----------
     dtype : str or None
         Dtype of samples (float32 or float64). Defaults to the parameters'.
-    group_ndims : int
-        How many trailing batch axes form one event in ``log_prob``.
+    param_dtype : str or None
+        Upstream ZhuSuan-Jittor's dtype of the parameters. zhusuan computes
+        in one dtype, so this must equal ``dtype`` when both are given; it is
+        kept as :attr:`param_dtype`.
+    is_continuous : bool or None
+        Overrides the class attribute (upstream passes it positionally).
     is_reparameterized : bool
         Whether samples carry gradients to the parameters.
+    use_path_derivative : bool
+        Score this distribution's samples with its parameters detached in the
+        ELBO ("sticking the landing", Roeder et al. 2017), as
+        ``ELBO(use_path_derivative=True)`` does for every latent.
+    group_ndims : int
+        How many trailing batch axes form one event in ``log_prob``.
     validate_args : bool
         Check parameter constraints and the support of observed values.
+
+    The positional order ``(dtype, param_dtype, is_continuous,
+    is_reparameterized, use_path_derivative, group_ndims)`` is upstream
+    ZhuSuan-Jittor's, so that its user subclasses work unchanged. Such a
+    subclass implements ``_batch_shape()``, ``_sample(n_samples)`` and
+    ``_log_prob(given)`` (the elementwise log-density) and passes its own
+    parameters on as keyword arguments, which are accepted here; zhusuan's
+    families reject unknown keyword arguments themselves (see
+    :func:`upstream_options`). ``_sample`` of such a subclass is called with
+    ``n_samples=1`` for a single draw (upstream's convention), and a draw
+    for ``n_samples=1`` without the leading axis gets it (zhusuan's shape
+    contract, docs/design.md).
     """
 
     param_names = ()
     is_continuous = True
     has_rsample = False
+    _upstream_style = False  # set per subclass by __init_subclass__
 
-    def __init__(self, dtype=None, group_ndims=0, is_reparameterized=None,
-                 validate_args=False, value_shape=()):
+    def __init__(self, dtype=None, param_dtype=None, is_continuous=None,
+                 is_reparameterized=None, use_path_derivative=False, group_ndims=0,
+                 validate_args=False, value_shape=(), **kwargs):
+        name = type(self).__name__
         if dtype is not None and dtype not in FLOAT_DTYPES:
-            raise ValueError(
-                f"{type(self).__name__}: dtype must be one of {FLOAT_DTYPES}, got {dtype!r}"
-            )
+            raise ValueError(f"{name}: dtype must be one of {FLOAT_DTYPES}, got {dtype!r}")
+        if param_dtype is not None:
+            if param_dtype not in FLOAT_DTYPES:
+                raise ValueError(f"{name}: param_dtype must be one of {FLOAT_DTYPES}, "
+                                 f"got {param_dtype!r}")
+            if dtype is not None and param_dtype != dtype:
+                raise ValueError(f"{name}: dtype={dtype!r} and param_dtype={param_dtype!r} "
+                                 "differ; zhusuan computes in one dtype")
+            dtype = param_dtype
         self._dtype = dtype
-        if not isinstance(group_ndims, int) or group_ndims < 0:
-            raise ValueError(
-                f"{type(self).__name__}: group_ndims must be a non-negative int, "
-                f"got {group_ndims!r}"
-            )
-        self.group_ndims = group_ndims
+        if (isinstance(group_ndims, bool) or not isinstance(group_ndims, numbers.Integral)
+                or group_ndims < 0):
+            raise ValueError(f"{name}: group_ndims must be a non-negative int, "
+                             f"got {group_ndims!r}")
+        self.group_ndims = int(group_ndims)
+        if is_continuous is not None:
+            self.is_continuous = bool(is_continuous)
         if is_reparameterized is None:
             is_reparameterized = self.has_rsample
-        if is_reparameterized and not self.has_rsample:
-            raise ValueError(
-                f"{type(self).__name__} has no reparameterised sampler; "
-                "pass is_reparameterized=False"
-            )
+        if is_reparameterized and not self.has_rsample and not self._upstream_style:
+            # (An upstream-style subclass decides for itself, as upstream did.)
+            raise ValueError(f"{name} has no reparameterised sampler; "
+                             "pass is_reparameterized=False")
         self.is_reparameterized = bool(is_reparameterized)
+        self.use_path_derivative = bool(use_path_derivative)
         self.validate_args = bool(validate_args)
         self._value_shape = tuple(value_shape)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # An upstream-style subclass writes the elementwise ``_log_prob``.
+        cls._upstream_style = hasattr(cls, "_log_prob")
+
+    @property
+    def param_dtype(self):
+        """The dtype of the parameters (the same as :attr:`dtype` here)."""
+        return self._dtype
 
     # -- shapes ---------------------------------------------------------------
     @property
@@ -87,10 +130,16 @@ class Distribution:
 
     @property
     def batch_shape(self):
+        """The broadcast shape of the parameters, without ``value_shape``."""
+        return list(self._batch_shape())
+
+    def _batch_shape(self):
+        # Upstream ZhuSuan-Jittor's hook; zhusuan's families derive it from
+        # their parameters (``_params``).
         full = kernels.broadcast_shapes(*[list(p.shape) for p in self._params()])
         if self._value_shape:
             full = full[: len(full) - len(self._value_shape)]
-        return list(full)
+        return full
 
     # Attributes holding parameter Vars (for _detached); set by subclasses.
     _param_attrs = ()
@@ -140,7 +189,12 @@ class Distribution:
         ``is_reparameterized``; otherwise the sample is detached.
         """
         _check_n_samples(n_samples, type(self).__name__)
-        s = self._sample(n_samples)
+        if self._upstream_style:
+            s = self._sample(1 if n_samples is None else n_samples)
+            if n_samples == 1 and len(s.shape) == len(self.batch_shape + self.value_shape):
+                s = s.unsqueeze(0)
+        else:
+            s = self._sample(n_samples)
         return s if self.is_reparameterized else s.detach()
 
     def log_prob(self, given):
@@ -169,14 +223,26 @@ class Distribution:
         """Check the support of an observed value (subclasses)."""
 
     def _full_shape(self, given):
-        shapes = [list(given.shape)] + [list(p.shape) for p in self._params()]
+        if self._upstream_style:
+            shapes = [list(given.shape), self.batch_shape + self.value_shape]
+        else:
+            shapes = [list(given.shape)] + [list(p.shape) for p in self._params()]
         return kernels.broadcast_shapes(*shapes)
 
     def _sample(self, n_samples):
         raise NotImplementedError
 
     def _log_prob_reduced(self, given, axes, weight):
-        raise NotImplementedError
+        if not self._upstream_style:
+            raise NotImplementedError
+        # An upstream-style subclass: its elementwise ``_log_prob`` (one value
+        # per event), broadcast to the batch shape, reduced here.
+        full = list(self._full_shape(given))
+        batch = full[: len(full) - len(self._value_shape)] or [1]
+        elem = self._log_prob(given)
+        if list(elem.shape) != batch:
+            elem = elem.broadcast(batch)
+        return self._reduce(elem, [a for a in axes if a < len(batch)], weight)
 
     def _rsample_log_prob(self, n_samples, axes, weight):
         """A reparameterised sample and its reduced log-density in one pass.
@@ -215,3 +281,23 @@ def _randn(shape, dtype):
 def _rand(shape, dtype):
     """Uniform draws on [0, 1) in ``dtype`` (see :func:`_randn`)."""
     return jt.ops.random(tuple(shape), dtype, "uniform")
+
+
+# Keyword arguments that upstream ZhuSuan-Jittor's families accept besides
+# their parameters, and the name zhusuan's base class gives them.
+_UPSTREAM_OPTIONS = {
+    "param_dtype": "param_dtype",
+    "is_continues": "is_continuous",  # upstream's spelling
+    "is_continuous": "is_continuous",
+    "use_path_derivative": "use_path_derivative",
+}
+
+
+def upstream_options(name, kwargs):
+    """Split a family's leftover keyword arguments: those upstream accepted
+    (``param_dtype``, ``is_continues``, ``use_path_derivative``) come back
+    as base-class options; anything else is a TypeError naming it."""
+    unknown = sorted(k for k in kwargs if k not in _UPSTREAM_OPTIONS)
+    if unknown:
+        raise TypeError(f"{name}: unknown argument(s) {unknown}")
+    return {_UPSTREAM_OPTIONS[k]: v for k, v in kwargs.items()}

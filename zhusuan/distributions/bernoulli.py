@@ -4,8 +4,7 @@ import jittor as jt
 
 from .. import kernels
 from ..numerics import probs_to_logits
-from .base import Distribution, _rand
-from .normal import _reject_unknown
+from .base import Distribution, _rand, upstream_options
 
 __all__ = ["Bernoulli"]
 
@@ -32,7 +31,7 @@ class Bernoulli(Distribution):
 
     def __init__(self, logits=None, probs=None, dtype=None, group_ndims=0,
                  is_reparameterized=False, validate_args=False, **kwargs):
-        _reject_unknown(type(self).__name__, kwargs)
+        opts = upstream_options(type(self).__name__, kwargs)
         if (logits is None) == (probs is None):
             raise ValueError(
                 "Bernoulli: pass exactly one of 'logits' or 'probs' "
@@ -40,7 +39,7 @@ class Bernoulli(Distribution):
             )
         super().__init__(dtype=dtype, group_ndims=group_ndims,
                          is_reparameterized=is_reparameterized,
-                         validate_args=validate_args)
+                         validate_args=validate_args, **opts)
         self._infer_dtype(logits, probs)
         if probs is not None:
             self._probs = self._param(probs, "probs")

@@ -45,9 +45,8 @@ import numpy as np
 from .. import kernels
 from ..numerics import clamp_probs, const, dtype_name
 from ..numerics import lgamma as _lgamma
-from .base import Distribution, _rand, _randn
+from .base import Distribution, _rand, _randn, upstream_options
 from .gamma import standard_gamma
-from .normal import _reject_unknown
 
 __all__ = [
     "Categorical",
@@ -292,10 +291,10 @@ class _Multivariate(Distribution):
         group_ndims, is_reparameterized, validate_args, kwargs)`` as the
         constructor got them, and infer the dtype from ``params``."""
         dtype, group_ndims, is_reparameterized, validate_args, kwargs = settings
-        _reject_unknown(type(self).__name__, kwargs)
+        opts = upstream_options(type(self).__name__, kwargs)
         _Multivariate.__init__(self, dtype=dtype, group_ndims=group_ndims,
                                is_reparameterized=is_reparameterized,
-                               validate_args=validate_args)
+                               validate_args=validate_args, **opts)
         self._infer_dtype(*params)
 
     def _event_params(self):

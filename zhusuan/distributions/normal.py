@@ -4,7 +4,7 @@ import jittor as jt
 
 from .. import kernels
 from ..numerics import dtype_name
-from .base import Distribution, _randn
+from .base import Distribution, _randn, upstream_options
 
 __all__ = ["Normal"]
 
@@ -36,7 +36,7 @@ class Normal(Distribution):
 
     def __init__(self, mean=0.0, std=None, logstd=None, dtype=None, group_ndims=0,
                  is_reparameterized=True, validate_args=False, **kwargs):
-        _reject_unknown(type(self).__name__, kwargs)
+        opts = upstream_options(type(self).__name__, kwargs)
         if (std is None) == (logstd is None):
             raise ValueError(
                 "Normal: pass exactly one of 'std' or 'logstd' "
@@ -44,7 +44,7 @@ class Normal(Distribution):
             )
         super().__init__(dtype=dtype, group_ndims=group_ndims,
                          is_reparameterized=is_reparameterized,
-                         validate_args=validate_args)
+                         validate_args=validate_args, **opts)
         self._infer_dtype(mean, std, logstd)
         self.mean = self._param(mean, "mean")
         self._use_logstd = logstd is not None
@@ -87,8 +87,3 @@ class Normal(Distribution):
         eps = _randn(self._sample_shape(n_samples), self.dtype)
         return kernels.normal_rsample(self.mean, self._scale, eps,
                                       self._use_logstd, axes, weight)
-
-
-def _reject_unknown(name, kwargs):
-    if kwargs:
-        raise TypeError(f"{name}: unknown argument(s) {sorted(kwargs)}")

@@ -18,9 +18,8 @@ import numpy as np
 
 from .. import kernels
 from ..numerics import const, dtype_name, log1p, probs_to_logits, softplus
-from .base import Distribution, _rand, _randn
+from .base import Distribution, _rand, _randn, upstream_options
 from .gamma import seed_var, seeded_rng, standard_gamma
-from .normal import _reject_unknown
 
 __all__ = [
     "FoldNormal",
@@ -66,10 +65,10 @@ class _Family(Distribution):
     _kernel_attrs = ()
 
     def _setup(self, dtype, group_ndims, is_reparameterized, validate_args, kwargs, **given):
-        _reject_unknown(type(self).__name__, kwargs)
+        opts = upstream_options(type(self).__name__, kwargs)
         super().__init__(dtype=dtype, group_ndims=group_ndims,
                          is_reparameterized=is_reparameterized,
-                         validate_args=validate_args)
+                         validate_args=validate_args, **opts)
         self._infer_dtype(*given.values())
         out = {}
         for name, value in given.items():
@@ -566,10 +565,11 @@ class BinConcrete(Distribution):
 
     def __init__(self, temperature, logits=None, probs=None, dtype=None, group_ndims=0,
                  is_reparameterized=True, validate_args=False, **kwargs):
-        _reject_unknown("BinConcrete", kwargs)
+        opts = upstream_options("BinConcrete", kwargs)
         _one_of("BinConcrete", "logits", logits, "probs", probs)
         super().__init__(dtype=dtype, group_ndims=group_ndims,
-                         is_reparameterized=is_reparameterized, validate_args=validate_args)
+                         is_reparameterized=is_reparameterized, validate_args=validate_args,
+                         **opts)
         self._infer_dtype(temperature, logits, probs)
         self.temperature = self._param(temperature, "temperature")
         if probs is not None:

@@ -1,6 +1,10 @@
-"""The model API: BayesianNet and StochasticTensor."""
+"""The model API: BayesianNet and StochasticTensor.
 
-from .bn import BayesianNet, particles
+Upstream ZhuSuan-Jittor's module paths ``zhusuan.framework.bn`` and
+``zhusuan.framework.stochastic_tensor`` both exist.
+"""
+
+from .bn import BayesianNet, InferenceContext, particles
 from .stochastic import StochasticTensor
 
-__all__ = ["BayesianNet", "StochasticTensor", "particles"]
+__all__ = ["BayesianNet", "StochasticTensor", "InferenceContext", "particles"]

@@ -2,13 +2,99 @@
 
 import contextlib
 import copy
+import difflib
+import inspect
 
 import jittor as jt
 
 from ..distributions import Distribution, get_distribution
-from .stochastic import NODE_OPTIONS, StochasticTensor
+from ..distributions.base import _UPSTREAM_OPTIONS
+from .stochastic import DEFERRED, NODE_OPTIONS, StochasticTensor
 
-__all__ = ["BayesianNet", "particles"]
+__all__ = ["BayesianNet", "InferenceContext", "particles"]
+
+
+class InferenceContext:
+    """How an inference algorithm asks a net to run (docs/design.md, "The
+    interface between nets and inference algorithms").
+
+    Parameters
+    ----------
+    n_particles : int or None
+        Latent nodes that set no ``n_samples`` of their own draw this many
+        samples along a new leading axis, the *particle axis*, which their
+        reduce dims do not see. None: no particle axis.
+    carried : iterable of str
+        Observed names whose values carry that particle axis (the samples of
+        another net run with the same context).
+    per_point : bool
+        The reduction the algorithm will read first (a hint: fused samplers
+        compute that log-density in their sampling pass; both modes can be
+        read afterwards, see :meth:`StochasticTensor.reduced_log_prob`).
+    check_observed : bool
+        Whether a call of the net checks that every observed name is used
+        (algorithms that run several nets on one dict check the union
+        themselves, with :meth:`BayesianNet.unused_observed`).
+    """
+
+    __slots__ = ("n_particles", "carried", "per_point", "check_observed")
+
+    def __init__(self, n_particles=None, carried=(), per_point=False, check_observed=True):
+        self.n_particles = n_particles
+        self.carried = frozenset(carried)
+        self.per_point = bool(per_point)
+        self.check_observed = bool(check_observed)
+
+    def __repr__(self):
+        return (f"InferenceContext(n_particles={self.n_particles}, "
+                f"carried={sorted(self.carried)}, per_point={self.per_point})")
+
+
+_DEFAULT_CONTEXT = InferenceContext()
+
+
+class _ObservedDict(dict):
+    """The observed values of one call; remembers which names the net's code
+    read, so that a name neither read nor given to a node can be reported."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.read = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key):
+        self.read.add(key)
+        return super().__contains__(key)
+
+    def _all_read(self):
+        self.read.update(super().keys())
+
+    def keys(self):
+        self._all_read()
+        return super().keys()
+
+    def values(self):
+        self._all_read()
+        return super().values()
+
+    def items(self):
+        self._all_read()
+        return super().items()
+
+    def __iter__(self):
+        self._all_read()
+        return super().__iter__()
+
+    def copy(self):
+        self._all_read()
+        return dict(super().items())
 
 
 class BayesianNet(jt.Module):
@@ -34,26 +120,36 @@ class BayesianNet(jt.Module):
 
     Every call of the net starts afresh: nodes are created (and latent ones
     sampled) once per call; ``nodes``, ``observed`` and ``cache`` describe the
-    latest call.
+    latest call. After a call, every observed name must have been used: given
+    to a node, or read from ``self.observed`` by ``execute`` (a misspelled
+    name is an error, not a node silently sampled instead).
+
+    Parameters
+    ----------
+    observed : dict, optional
+        Initial observations (upstream ZhuSuan-Jittor's argument), used by
+        nodes created before the first :meth:`observe`, e.g. in ``__init__``.
     """
 
-    def __init__(self):
+    def __init__(self, observed=None):
         super().__init__()
         self._nodes = {}
-        self._observed = {}
         self._cache = {}
-        # Set by objectives (see particles()): how many particles latent nodes
-        # draw, which observed names carry a particle axis, and whether
-        # reductions over the data batch axis are left to the objective.
-        self._particles = None
-        self._particle_names = frozenset()
-        self._per_point = False
+        self._observed = _ObservedDict()
+        if observed is not None:
+            self._set_observed(observed)
+        self._context = _DEFAULT_CONTEXT
         self._particle_ranks = set()  # ranks of this call's particle-carrying values
+        self._log_joint_cache = None
 
     def __call__(self, *args, **kwargs):
         self._nodes = {}
         self._particle_ranks = set()
-        return super().__call__(*args, **kwargs)
+        self._log_joint_cache = None
+        out = super().__call__(*args, **kwargs)
+        if self._context.check_observed:
+            self._check_observed_used()
+        return out
 
     # -- the tutorial's API ---------------------------------------------------
     @property
@@ -73,16 +169,28 @@ class BayesianNet(jt.Module):
 
     def observe(self, observed=None):
         """Record the observed values for this call and clear the nodes."""
-        if observed is None:
-            observed = {}
+        self._set_observed({} if observed is None else observed)
+        self._nodes = {}
+        self._particle_ranks = set()
+        self._log_joint_cache = None
+        # Values that carry an algorithm's particles mark their rank, so that
+        # parameters computed from them are known to carry the axis too.
+        for name in self._context.carried:
+            value = self._observed.get(name)
+            if value is not None and hasattr(value, "shape"):
+                self._particle_ranks.add(len(value.shape))
+        self._observed.read = set()
+        return self
+
+    def _set_observed(self, observed):
         if not isinstance(observed, dict):
             raise TypeError(
                 f"observed must be a dict of name -> value, got {type(observed).__name__}"
             )
-        self._observed = dict(observed)
-        self._nodes = {}
-        self._particle_ranks = set()
-        return self
+        bad = sorted(repr(k) for k in observed if not isinstance(k, str))
+        if bad:
+            raise TypeError(f"observed names must be strings, got {', '.join(bad)}")
+        self._observed = _ObservedDict(observed)
 
     def stochastic_node(self, distribution, name, **kwargs):
         """Add a random variable and return its value (a Jittor Var).
@@ -95,11 +203,14 @@ class BayesianNet(jt.Module):
             Unique within one call. If ``name`` is observed, the node takes the
             observed value; otherwise it samples from the distribution.
         **kwargs
-            The distribution's parameters (e.g. ``mean``, ``std``) and the node
-            options ``reparameterize`` (alias ``is_reparameterized``),
+            The distribution's parameters (e.g. ``mean``, ``std``) and other
+            constructor arguments (``dtype``, ``validate_args``, ...), and the
+            node options ``reparameterize`` (alias ``is_reparameterized``),
             ``n_samples``, ``group_ndims``, ``reduce_mean_dims``,
-            ``reduce_sum_dims``, ``multiplier``; also ``dtype`` and
-            ``validate_args`` for the distribution.
+            ``reduce_sum_dims``, ``multiplier``. ``n_samples=k`` adds a
+            leading sample axis that the node's reduce dims count;
+            ``n_samples=-1`` draws nothing now (the node's value is drawn
+            when first read; this returns None).
         """
         if not isinstance(name, str) or not name:
             raise TypeError(f"node name must be a non-empty string, got {name!r}")
@@ -113,28 +224,66 @@ class BayesianNet(jt.Module):
         rep = opts.pop("reparameterize", opts.pop("is_reparameterized", None))
         group_ndims = opts.pop("group_ndims", None)
         dist = self._make_distribution(distribution, name, kwargs, rep, group_ndims)
-        observation = self._observed.get(name)
-        node = StochasticTensor(
-            self, name, dist, observation=observation,
-            particle_observed=name in self._particle_names, **opts)
+        observation = dict.get(self._observed, name)
+        node = StochasticTensor(self, name, dist, observation=observation, **opts)
         self._nodes[name] = node
+        if node.n_samples == DEFERRED and observation is None:
+            return None
         return node.tensor
 
     sn = stochastic_node
 
-    def log_joint(self):
-        """Sum of every node's ``log_prob()`` (broadcast together)."""
-        return self._log_joint(self._nodes.values(), per_point=False)
+    def log_joint(self, use_cache=False):
+        """Sum of every node's ``log_prob()`` (broadcast together).
 
-    def _log_joint(self, nodes, per_point):
-        nodes = list(nodes)
+        ``use_cache=True`` returns the sum computed earlier in this call, if
+        any (upstream ZhuSuan-Jittor's argument; the nodes cache their own
+        log-densities either way).
+        """
+        if use_cache and self._log_joint_cache is not None:
+            return self._log_joint_cache
+        nodes = list(self._nodes.values())
         if not nodes:
             raise ValueError(f"{type(self).__name__} has no nodes: call the net first")
         total = None
         for node in nodes:
-            lp = node._reduced_log_prob(per_point)
+            lp = node.log_prob()
             total = lp if total is None else total + lp
+        self._log_joint_cache = total
         return total
+
+    # -- the interface to inference algorithms (docs/design.md) ------------------
+    @property
+    def context(self):
+        """The :class:`InferenceContext` the net runs under (the default: no
+        particles, per-call observed check)."""
+        return self._context
+
+    @contextlib.contextmanager
+    def inference(self, n_particles=None, carried=(), per_point=False,
+                  check_observed=True):
+        """Run the net under an :class:`InferenceContext` inside the block."""
+        if n_particles is not None and (isinstance(n_particles, bool)
+                                        or not isinstance(n_particles, int)
+                                        or n_particles < 1):
+            raise ValueError(f"n_particles must be None or an integer >= 1, got "
+                             f"{n_particles!r}")
+        saved = self._context
+        self._context = InferenceContext(n_particles, carried, per_point, check_observed)
+        try:
+            yield self
+        finally:
+            self._context = saved
+
+    def unused_observed(self):
+        """Observed names of the latest call that no node took and that the
+        net's code did not read."""
+        return set(dict.keys(self._observed)) - set(self._nodes) - self._observed.read
+
+    def _check_observed_used(self):
+        unused = self.unused_observed()
+        if unused:
+            raise ValueError(describe_unused(unused, [self]))
 
     # -- internals ----------------------------------------------------------------
     def _make_distribution(self, distribution, name, params, rep, group_ndims):
@@ -158,21 +307,23 @@ class BayesianNet(jt.Module):
                                      "reparameterized")
                 dist.is_reparameterized = bool(rep)
             if group_ndims is not None:
-                dist.group_ndims = group_ndims
+                _check_group_ndims(group_ndims, name)
+                dist.group_ndims = int(group_ndims)
             return dist
         else:
             raise TypeError(
                 f"node '{name}': distribution must be a name, a Distribution class or "
                 f"instance, got {type(distribution).__name__}"
             )
-        allowed = set(cls.param_names) | {"dtype", "validate_args"}
-        unknown = sorted(set(params) - allowed)
-        if unknown:
-            raise TypeError(
-                f"node '{name}': unknown argument(s) {unknown} for {cls.__name__}; "
-                f"parameters are {list(cls.param_names)}, node options are "
-                f"{list(NODE_OPTIONS)}"
-            )
+        accepted = _constructor_keywords(cls)
+        if accepted is not None:
+            unknown = sorted(set(params) - accepted)
+            if unknown:
+                raise TypeError(
+                    f"node '{name}': unknown argument(s) {unknown} for {cls.__name__}; "
+                    f"parameters are {list(cls.param_names)}, node options are "
+                    f"{list(NODE_OPTIONS)}"
+                )
         if rep is not None:
             params["is_reparameterized"] = bool(rep)
         if group_ndims is not None:
@@ -183,20 +334,38 @@ class BayesianNet(jt.Module):
             raise type(exc)(f"node '{name}': {exc}") from None
 
 
+def _check_group_ndims(group_ndims, name):
+    if isinstance(group_ndims, bool) or not isinstance(group_ndims, int) or group_ndims < 0:
+        raise ValueError(f"node '{name}': group_ndims must be a non-negative int, "
+                         f"got {group_ndims!r}")
+
+
+def _constructor_keywords(cls):
+    """The keyword arguments ``cls(...)`` accepts, or None if it takes any."""
+    params = inspect.signature(cls.__init__).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params) and cls._upstream_style:
+        return None
+    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    names.discard("self")
+    return names | set(cls.param_names) | set(_UPSTREAM_OPTIONS)
+
+
+def describe_unused(unused, nets):
+    """The error message for observed names that no net used."""
+    nodes = sorted({n for net in nets for n in net.nodes})
+    parts = []
+    for key in sorted(unused):
+        close = [n for n in nodes if n.lower() == key.lower()]
+        close = close or difflib.get_close_matches(key, nodes, n=1)
+        parts.append(repr(key) + (f" (did you mean {close[0]!r}?)" if close else ""))
+    who = " or ".join(type(net).__name__ for net in nets)
+    return (f"observed name(s) {', '.join(parts)} name no node of {who} and were not "
+            f"read by its execute(); its nodes are {nodes}")
+
+
 @contextlib.contextmanager
 def particles(net, k, particle_names=(), per_point=False):
-    """Run ``net`` with ``k`` particles (used by objectives and evaluators).
-
-    Inside the block, latent nodes that do not set ``n_samples`` draw ``k``
-    samples along a new leading axis, observed values named in
-    ``particle_names`` are taken to carry that axis, and with ``per_point``
-    the nodes leave reductions over the data batch axis to the caller.
-    """
-    saved = (net._particles, net._particle_names, net._per_point)
-    net._particles = k
-    net._particle_names = frozenset(particle_names)
-    net._per_point = per_point
-    try:
-        yield net
-    finally:
-        net._particles, net._particle_names, net._per_point = saved
+    """``net.inference(k, particle_names, per_point)``: run ``net`` with ``k``
+    particles (kept for code written against earlier versions)."""
+    with net.inference(k, carried=particle_names, per_point=per_point) as n:
+        yield n

@@ -2,7 +2,7 @@
 
 import jittor as jt
 
-from ..framework.bn import particles
+from ..framework.bn import describe_unused
 
 __all__ = ["VariationalObjective", "NetRun", "run_nets"]
 
@@ -11,14 +11,21 @@ class NetRun:
     """The two nets after one joint call.
 
     ``p`` and ``q`` are the called nets, ``latent`` the names of q's latent
-    (sampled) nodes; ``per_point`` says whether the nodes leave the data batch
-    axis to the objective; ``has_particles`` whether the latent samples carry
-    a leading particle axis.
+    (sampled) nodes; ``per_point`` says whether the log-densities read through
+    this run leave the data batch axis to the objective (one run can be read
+    both ways: :meth:`as_per_point`); ``has_particles`` whether the latent
+    samples carry the objective's leading particle axis. Everything here goes
+    through the nodes' public interface (docs/design.md, "The interface
+    between nets and inference algorithms").
     """
 
     def __init__(self, p, q, latent, per_point, has_particles):
         self.p, self.q, self.latent = p, q, latent
         self.per_point, self.has_particles = per_point, has_particles
+
+    def as_per_point(self, per_point=True):
+        """The same nets and samples, read in the other reduction mode."""
+        return NetRun(self.p, self.q, self.latent, per_point, self.has_particles)
 
     def q_nodes(self, reparameterized=None):
         nodes = [self.q.nodes[n] for n in self.latent]
@@ -38,7 +45,7 @@ class NetRun:
         kinds = {}
         for net in (self.p, self.q):
             for name, node in net.nodes.items():
-                kind = node._batch_reduction()
+                kind = node.batch_reduction
                 if kind is not None:
                     kinds.setdefault(kind, []).append(name)
         if len(kinds) > 1:
@@ -51,14 +58,14 @@ class NetRun:
 
     def log_p(self, exclude=(), detach_value=False):
         """Sum of the generator's nodes (except ``exclude``), or None."""
-        return _sum(s._reduced_log_prob(self.per_point, detach_value=detach_value)
+        return _sum(s.reduced_log_prob(self.per_point, detach_value=detach_value)
                     for name, s in self.p.nodes.items() if name not in exclude)
 
     def log_q(self, nodes=None, stop_params=False, detach_value=False):
         """Sum of q's latent nodes (or of ``nodes``), or None."""
         nodes = self.q_nodes() if nodes is None else nodes
-        return _sum(s._reduced_log_prob(self.per_point, stop_params=stop_params,
-                                        detach_value=detach_value) for s in nodes)
+        return _sum(s.reduced_log_prob(self.per_point, stop_params=stop_params,
+                                       detach_value=detach_value) for s in nodes)
 
 
 def _sum(terms):
@@ -70,11 +77,16 @@ def _sum(terms):
 
 def run_nets(generator, variational, observed, n_samples=None, per_point=False):
     """Run the variational net, then the generator with q's latent samples
-    observed (docs/design.md, "Particles")."""
+    observed (docs/design.md, "Particles").
+
+    Both nets run under :meth:`BayesianNet.inference` with ``n_samples``
+    particles; an observed name that neither net used is an error naming it.
+    ``per_point`` is the mode the returned run reads in.
+    """
     if not isinstance(observed, dict):
         raise TypeError(f"observed must be a dict of name -> value, got "
                         f"{type(observed).__name__}")
-    with particles(variational, n_samples, per_point=per_point):
+    with variational.inference(n_samples, per_point=per_point, check_observed=False):
         q = variational(observed)
         q = variational if q is None else q
         latent = [n for n, s in q.nodes.items() if not s.is_observed]
@@ -86,14 +98,18 @@ def run_nets(generator, variational, observed, n_samples=None, per_point=False):
                              "observed")
         joint = dict(observed)
         joint.update({n: q.nodes[n].tensor for n in latent})
-        carried = [n for n in latent if q.nodes[n]._sample_axis]
-    with particles(generator, n_samples, particle_names=carried, per_point=per_point):
+        carried = [n for n in latent if q.nodes[n].particle_axis]
+    with generator.inference(n_samples, carried=carried, per_point=per_point,
+                             check_observed=False):
         p = generator(joint)
         p = generator if p is None else p
         missing = sorted(set(latent) - set(p.nodes))
         if missing:
             raise ValueError(f"latent node(s) {missing} of the variational net have no "
                              "node of the same name in the generator")
+    unused = q.unused_observed() & p.unused_observed()
+    if unused:
+        raise ValueError(describe_unused(unused, [p, q]))
     return NetRun(p, q, latent, per_point, bool(carried))
 
 

@@ -80,12 +80,19 @@ class EvidenceLowerBoundObjective(VariationalObjective):
         self._moving_mean = None
         self._moving_var = None
 
-    def execute(self, observed, baseline=None):
+    def execute(self, observed, reduce_mean=True, baseline=None):
+        """The surrogate cost of ``estimator`` for ``observed``.
+
+        ``reduce_mean=False`` (upstream ZhuSuan-Jittor's argument) returns it
+        before the final mean: the negative ELBO as the nodes' reductions
+        leave it (one value per data point when no node reduces the batch
+        axis, per particle when the objective draws several).
+        """
         if self.estimator == "sgvb":
-            return self.sgvb(observed)
+            return self.sgvb(observed, reduce_mean=reduce_mean)
         if self.estimator == "reinforce":
-            return self.reinforce(observed, baseline=baseline)
-        return self._auto(observed, baseline)
+            return self.reinforce(observed, baseline=baseline, reduce_mean=reduce_mean)
+        return self._auto(observed, baseline, reduce_mean)
 
     # -- the bound ------------------------------------------------------------------
     def _elbo_terms(self, run):
@@ -97,15 +104,26 @@ class EvidenceLowerBoundObjective(VariationalObjective):
         other = [s for s in q_rest if not s.dist.is_reparameterized]
         terms = log_p
         if rep:
-            terms = terms - run.log_q(rep, stop_params=self.use_path_derivative)
+            terms = terms - self._log_q_reparameterized(run, rep)
         if other:
             terms = terms - run.log_q(other)
         for name in kl_names:
             qs = run.q.nodes[name]
             kl = analytic_kl_elementwise(qs.dist, run.p.nodes[name].dist)
-            neg_kl = -qs._reduce_elementwise(kl, run.per_point)
+            neg_kl = -qs.reduce_elementwise(kl, run.per_point)
             terms = neg_kl if terms is None else terms + neg_kl
         return terms
+
+    def _log_q_reparameterized(self, run, nodes):
+        """log q of reparameterised latents, with their parameters detached
+        ("sticking the landing") where the objective or the node's
+        distribution asks for the path derivative."""
+        path = [s for s in nodes if self.use_path_derivative or s.dist.use_path_derivative]
+        plain = [s for s in nodes if s not in path]
+        if not path:
+            return run.log_q(plain)
+        out = run.log_q(path, stop_params=True)
+        return out if not plain else out + run.log_q(plain)
 
     def _analytic_kl_names(self, run):
         names = []
@@ -124,21 +142,21 @@ class EvidenceLowerBoundObjective(VariationalObjective):
         return mean_over_particles(elbo, run.has_particles)
 
     # -- estimators -------------------------------------------------------------------
-    def sgvb(self, observed):
+    def sgvb(self, observed, reduce_mean=True):
         """SGVB surrogate cost (the negative ELBO); latents must be
         reparameterised."""
-        return self._sgvb_cost(self._run(observed, per_point=False))
+        return self._sgvb_cost(self._run(observed, per_point=False), reduce_mean)
 
-    def _sgvb_cost(self, run):
+    def _sgvb_cost(self, run, reduce_mean=True):
         for s in run.q_nodes(reparameterized=False):
             raise ValueError(
                 f"SGVB needs reparameterised latents, but node '{s.name}' "
                 f"({type(s.dist).__name__}) is not reparameterised; set "
                 "reparameterize=True on it, or use reinforce()")
-        elbo = self._elbo_terms(run)
-        return -mean_all(mean_over_particles(elbo, run.has_particles))
+        elbo = mean_over_particles(self._elbo_terms(run), run.has_particles)
+        return -mean_all(elbo) if reduce_mean else -elbo
 
-    def reinforce(self, observed, baseline=None):
+    def reinforce(self, observed, baseline=None, reduce_mean=True):
         r"""REINFORCE (score-function) surrogate cost.
 
         .. math::
@@ -155,30 +173,31 @@ class EvidenceLowerBoundObjective(VariationalObjective):
         log_p = run.log_p(detach_value=True)
         log_q = run.log_q(detach_value=True)
         cost = self._score_cost(log_p, log_q, log_q, log_p, baseline)
-        return run.reduce_batch(mean_over_particles(cost, run.has_particles))
+        cost = mean_over_particles(cost, run.has_particles)
+        return run.reduce_batch(cost) if reduce_mean else cost
 
     def _no_analytic_kl(self, where):
         if self.analytic_kl:
             raise ValueError(f"analytic_kl=True applies to the SGVB estimator only, "
                              f"not to {where}")
 
-    def _auto(self, observed, baseline):
-        # One run decides: with every latent reparameterised (the tutorial's
-        # VAE) it is the SGVB cost; only otherwise are the nets run again in
-        # per-point mode for the score-function terms.
+    def _auto(self, observed, baseline, reduce_mean=True):
+        # One run of the nets: with every latent reparameterised (the
+        # tutorial's VAE) it is the SGVB cost; otherwise the same samples are
+        # read per data point for the score-function terms.
         run = self._run(observed, per_point=False)
         if not run.q_nodes(reparameterized=False):
-            return self._sgvb_cost(run)
+            return self._sgvb_cost(run, reduce_mean)
         self._no_analytic_kl("the score-function terms of estimator='auto'")
-        run = self._run(observed, per_point=True)
+        run = run.as_per_point()
         rep = run.q_nodes(reparameterized=True)
         other = run.q_nodes(reparameterized=False)
         log_p, log_q = run.log_p(), run.log_q()
-        pathwise = log_p if not rep else log_p - run.log_q(
-            rep, stop_params=self.use_path_derivative)
+        pathwise = log_p if not rep else log_p - self._log_q_reparameterized(run, rep)
         cost = self._score_cost(log_p, log_q, run.log_q(other, detach_value=True),
                                 pathwise, baseline)
-        return run.reduce_batch(mean_over_particles(cost, run.has_particles))
+        cost = mean_over_particles(cost, run.has_particles)
+        return run.reduce_batch(cost) if reduce_mean else cost
 
     def _score_cost(self, log_p, log_q, score_log_q, pathwise, baseline):
         signal = (log_p - log_q).detach()

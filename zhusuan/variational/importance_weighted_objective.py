@@ -1,0 +1,7 @@
+"""Upstream ZhuSuan-Jittor's documented module path
+``zhusuan.variational.importance_weighted_objective`` (the objective lives in
+:mod:`zhusuan.variational.importance_weighted`)."""
+
+from .importance_weighted import ImportanceWeightedObjective, iw_objective
+
+__all__ = ["ImportanceWeightedObjective", "iw_objective"]
