@@ -325,3 +325,38 @@ def test_use_path_derivative_on_the_distribution_matches_the_objective_option(fl
         cost = ELBO(TutorialP(1, 3), q, use_path_derivative=objective_flag)({'x': x})
         grads.append(jt.grad(cost, q.mu).numpy())
     np.testing.assert_allclose(grads[0], grads[1], rtol=RTOL64)
+
+
+def test_objective_particles_reach_a_likelihood_of_lower_rank(float64, rng):
+    """Weights [k, 1, d] under the objective's k particles give a regression
+    mean [k, batch]: rank 2, not the weights' rank 3. The observed y [batch]
+    still scores against each particle (the mean's leading axis is the
+    particle axis, not a batch axis the dims could see)."""
+    n, d, k = 5, 3, 4
+
+    class P(BayesianNet):
+        def execute(self, observed):
+            self.observe(observed)
+            x = self.observed['x']
+            w = self.sn('Normal', name='w', mean=jt.zeros([1, d], 'float64'), std=1.0,
+                        group_ndims=2)
+            y_mean = (x * w[..., 0, :].unsqueeze(-2)).sum(-1)
+            self.sn('Normal', name='y', mean=y_mean, std=0.5, reduce_mean_dims=[0])
+            return self
+
+    class Q(BayesianNet):
+        def execute(self, observed):
+            self.observe(observed)
+            self.sn('Normal', name='w', mean=jt.array(np.full((1, d), 0.2)), std=0.3,
+                    group_ndims=2)
+            return self
+
+    x, y = rng.normal(size=(n, d)), rng.normal(size=n)
+    q = Q()
+    cost = ELBO(P(), q, n_samples=k)({'x': jt.array(x), 'y': jt.array(y)}).numpy()
+    w = q.nodes['w'].tensor.numpy()
+    assert w.shape == (k, 1, d)
+    elbo = (stats.norm.logpdf(w).sum((1, 2))
+            + stats.norm.logpdf(y, w[:, 0, :] @ x.T, 0.5).mean(1)
+            - stats.norm.logpdf(w, 0.2, 0.3).sum((1, 2)))
+    np.testing.assert_allclose(cost, [-elbo.mean()], rtol=RTOL64)

@@ -135,14 +135,16 @@ class StochasticTensor:
                 f"inference algorithm asks the net for {k} particles of its own; remove "
                 "n_samples from the node (the algorithm adds the particle axis), or "
                 "give the algorithm no n_samples")
-        self._params_carry = k is not None and self._inherits(dist, k)
         if observation is not None:
             self._observed = True
             self._tensor = dist._prepare_value(observation, node=name)
+            self._params_carry = k is not None and self._inherits(
+                dist, k, value_rank=len(self._tensor.shape))
             self._particle_axis = name in ctx.carried or self._params_carry
             self._check_observed_shape(carried=name in ctx.carried)
         else:
             self._observed = False
+            self._params_carry = k is not None and self._inherits(dist, k)
             self._particle_axis = k is not None
             self._tensor = None
             if n_samples != DEFERRED:
@@ -279,17 +281,24 @@ class StochasticTensor:
         return out.reshape(kernels.reduced_shape(full, axes))
 
     # -- internals ----------------------------------------------------------------
-    def _inherits(self, dist, k):
+    def _inherits(self, dist, k, value_rank=None):
         """Whether the parameters already carry the particle axis.
 
-        They do when they were computed from an earlier particle-carrying node
+        They do when they were computed from an earlier particle-carrying value
         of this call (q(h2 | h1) with h1 drawn with k particles; p(x | z) with
         z observed with q's particles): their leading axis has size k and
-        their rank is that of such a node's value. A latent node then draws
-        one sample per particle instead of k new ones.
+        their rank is that of such a value. A latent node then draws one
+        sample per particle instead of k new ones. An observed node's
+        parameters also carry it when their rank differs from that of those
+        values but exceeds the observed value's, whose leading axis they add
+        (a regression's mean [k, batch] from weights [k, d_out, d_in], with y
+        observed as [batch]).
         """
         shape = dist.batch_shape + dist.value_shape
-        return bool(shape) and shape[0] == k and len(shape) in self._bn._particle_ranks
+        ranks = self._bn._particle_ranks
+        if not shape or shape[0] != k or not ranks:
+            return False
+        return len(shape) in ranks or (value_rank is not None and value_rank < len(shape))
 
     def _node_shape(self):
         """The node's shape as its parameters (and n_samples) define it."""
