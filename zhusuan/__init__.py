@@ -8,7 +8,16 @@ from ._jittor_env import configure as _configure_jittor
 
 _configure_jittor()
 
-from . import datasets, distributions, evaluation, framework, kernels, variational  # noqa: E402
+from . import (  # noqa: E402
+    datasets,
+    distributions,
+    evaluation,
+    framework,
+    kernels,
+    mcmc,
+    variational,
+)
+from . import flows, transforms  # noqa: E402
 from .distributions import Bernoulli, Distribution, Normal  # noqa: E402
 from .framework import BayesianNet, StochasticTensor  # noqa: E402
 
@@ -23,8 +32,11 @@ __all__ = [
     "datasets",
     "distributions",
     "evaluation",
+    "flows",
     "framework",
     "kernels",
+    "mcmc",
+    "transforms",
     "variational",
     "__version__",
 ]
