@@ -1,0 +1,17 @@
+"""Transforms for normalizing flows (docs/design.md, "transforms").
+
+A :class:`Transform` is a :class:`jittor.Module` with a forward direction
+(data to noise, returning the log-determinant of its Jacobian) and an
+inverse direction (noise to data); :class:`Sequential` chains them. The
+layers are in :mod:`zhusuan.transforms.invertible`, re-exported here, so
+``from zhusuan.transforms import *`` gives them all.
+"""
+
+from .base import Transform, per_sample_log_det, split_output
+from .sequential import Sequential
+from . import invertible
+from .invertible import *  # noqa: F401,F403
+from .invertible import __all__ as _invertible_all
+
+__all__ = ["Transform", "Sequential", "per_sample_log_det", "split_output",
+           "invertible"] + list(_invertible_all)
