@@ -6,7 +6,9 @@ in the same process, alternately with the others (``run.time_alternating``),
 and reported as medians:
 
 ``step``
-    ``optimizer.step(model({'x': x}))``: forward, backward and Adam.
+    ``optimizer.step(model({'x': x}))``: forward, backward and Adam
+    (``jt.optim.Adam`` as in the tutorial, or ``zs.optim.Adam`` with
+    ``--optimizer zhusuan``).
 ``forward+backward``
     the same ELBO and ``jt.grad`` with respect to every parameter; no update.
 ``networks only``
@@ -25,7 +27,8 @@ a larger lazy graph (the sampling of z, casts, the surrogate's sums). Jittor's
 own profiler (``jt.profile_scope``) then lists the step's most expensive
 operators.
 
-Run: ``.venv/bin/python benches/profile_step.py [--threads N] [--reps N]``.
+Run: ``.venv/bin/python benches/profile_step.py [--threads N] [--reps N]
+[--optimizer {jittor,zhusuan}]``.
 """
 
 import argparse
@@ -89,6 +92,9 @@ def main(argv=None):
                    help="OpenMP/Jittor threads (default: all cores)")
     p.add_argument("--reps", type=int, default=31)
     p.add_argument("--top", type=int, default=12, help="operators to list")
+    p.add_argument("--optimizer", choices=["jittor", "zhusuan"], default="jittor",
+                   help="Adam of the step: jt.optim.Adam (the tutorial's) or "
+                        "zs.optim.Adam (one fused pass, zhusuan.optim)")
     args = p.parse_args(argv)
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
@@ -103,10 +109,15 @@ def main(argv=None):
     ]
     for c in parts:
         c.setup()
+        if args.optimizer == "zhusuan" and isinstance(c, cases.ZhusuanVAE):
+            c.optimizer = zs.optim.Adam(c.model.parameters(), cases.LR)
     timings, rounds = run.time_alternating(parts, args.reps, target=0.05, warmup=5)
     med = {n: statistics.median(r["samples"]) * 1e3 for n, r in timings.items()}
-    print(f"zhusuan {zs.__version__}, backend {backend}, batch {batch}, "
-          f"{rounds} rounds, medians in ms")
+    opt = "jt.optim.Adam"
+    if args.optimizer == "zhusuan":
+        opt = f"zs.optim.Adam ({parts[0].optimizer.backend})"
+    print(f"zhusuan {zs.__version__}, backend {backend}, {opt}, batch {batch}, "
+          f"{rounds} rounds, load average {os.getloadavg()[0]:.1f}, medians in ms")
     for name, ms in med.items():
         print(f"  {name:18s} {ms:8.3f}")
     step, fb, nets, head = (med[n] for n in ("step", "forward+backward",

@@ -33,6 +33,12 @@
 #endif
 
 namespace py = pybind11;
+
+namespace zhusuan {
+// The optimiser updates (adam_step, sgd_step): csrc/optim_bindings.cpp.
+void bind_optim(py::module_& m);
+}  // namespace zhusuan
+
 using zhusuan::In;
 using zhusuan::Out;
 using zhusuan::Shape;
@@ -587,4 +593,5 @@ PYBIND11_MODULE(ZHUSUAN_MODULE_NAME, m) {
       "Gradients of family_log_prob_forward on the device (absent outputs: pointer 0).\n\n"
       ZS_FAMILY_MATH);
 #endif
+  zhusuan::bind_optim(m);
 }

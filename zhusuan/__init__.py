@@ -15,6 +15,7 @@ from . import (  # noqa: E402
     framework,
     kernels,
     mcmc,
+    optim,
     variational,
 )
 from . import flows, transforms  # noqa: E402
@@ -36,6 +37,7 @@ __all__ = [
     "framework",
     "kernels",
     "mcmc",
+    "optim",
     "transforms",
     "variational",
     "__version__",
