@@ -100,33 +100,59 @@ def write_json(path, obj):
     _atomic_write(path, json.dumps(obj, indent=2).encode())
 
 
-def _adam_state(opt):
-    groups = []
-    for pg in opt.param_groups:
-        groups.append({k: [v.numpy() for v in pg[k]] for k in ("values", "m") if k in pg})
-    return {"n_step": opt.n_step, "groups": groups}
-
-
-def _load_adam_state(opt, state):
+def _to_numpy(x):
+    """Nested lists / dicts with every Jittor Var replaced by a numpy copy."""
     import jittor as jt
 
-    opt.n_step = state["n_step"]
-    for pg, saved in zip(opt.param_groups, state["groups"]):
-        for k, arrays in saved.items():
-            for var, arr in zip(pg[k], arrays):
-                var.update(jt.array(arr))
+    if isinstance(x, jt.Var):
+        return x.numpy()
+    if isinstance(x, dict):
+        return {k: _to_numpy(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_to_numpy(v) for v in x)
+    return x
+
+
+def _optimizer_state(opt):
+    """The optimiser's ``state_dict()`` (Jittor's format, which
+    ``jt.optim.Adam`` and ``zs.optim.Adam`` share) as numpy arrays, without
+    the parameters (saved with the modules) and their last gradients (the
+    next step computes new ones)."""
+    state = opt.state_dict()
+    defaults = dict(state["defaults"])
+    defaults["param_groups"] = [
+        {k: v for k, v in pg.items() if k not in ("params", "grads")}
+        for pg in defaults["param_groups"]]
+    return {"format": "state_dict", "state": _to_numpy({"defaults": defaults})}
+
+
+def _load_optimizer_state(opt, saved):
+    if saved.get("format") == "state_dict":
+        opt.load_state_dict(saved["state"])
+        return
+    # Checkpoints written before the state_dict format: Adam's moments per
+    # group ("values", "m") and the step count.
+    groups = [dict(g) for g in saved["groups"]]
+    opt.load_state_dict({"defaults": {"n_step": saved["n_step"],
+                                      "param_groups": groups}})
 
 
 def save_checkpoint(path, modules, optimizer, extra, options=None):
-    """Atomically save module weights, Adam's moments and ``extra`` (a dict).
+    """Atomically save module weights, the optimiser's state and ``extra`` (a dict).
 
-    ``options`` (a dict) records what a resumed run must share with this one
-    (batch size, latent size, data set, ...); :func:`load_checkpoint` checks it.
+    The optimiser (``jt.optim.Adam``, ``zs.optim.Adam`` or any Jittor-style
+    optimiser) is saved through its ``state_dict()``, so a checkpoint written
+    with one of Jittor's and zhusuan's Adam resumes with the other.
+
+    ``optimizer`` may be None (an SG-MCMC sampler's ``state_dict`` is the
+    whole chain state). ``options`` (a dict) records what a resumed run must
+    share with this one (batch size, latent size, data set, ...);
+    :func:`load_checkpoint` checks it.
     """
     state = {
         "modules": {name: {k: v.numpy() for k, v in m.state_dict().items()}
                     for name, m in modules.items()},
-        "optimizer": _adam_state(optimizer),
+        "optimizer": None if optimizer is None else _optimizer_state(optimizer),
         "extra": extra,
         "options": options,
     }
@@ -158,5 +184,6 @@ def load_checkpoint(path, modules, optimizer, options=None):
         if name not in state["modules"]:
             raise RuntimeError(f"checkpoint {path} has no weights for '{name}'")
         m.load_state_dict(state["modules"][name])
-    _load_adam_state(optimizer, state["optimizer"])
+    if optimizer is not None:
+        _load_optimizer_state(optimizer, state["optimizer"])
     return state["extra"]

@@ -4,10 +4,12 @@ Trains the tutorial's Generator/Variational pair (784-500-500-40, Bernoulli
 pixels, Normal latents) with the SGVB estimator of the ELBO on dynamically
 binarised images (resampled every epoch); evaluates the test ELBO every epoch
 on one fixed binarisation of the test set, and at the end the
-importance-sampled test log-likelihood. Writes into ``--out-dir``:
+importance-sampled test log-likelihood. Adam is ``zs.optim.Adam`` (one fused
+pass over all parameters; ``--optimizer jittor`` uses ``jt.optim.Adam``, the
+same update). Writes into ``--out-dir``:
 
 * ``metrics.json``: dataset, epochs, train/test ELBO per epoch, test_ll, is_k,
-  is_n, train_seconds, steps_per_second, backend;
+  is_n, train_seconds, steps_per_second, backend, optimizer;
 * ``test_images.png``, ``reconstructions.png``, ``prior_samples.png``;
 * ``learning_curve.png``;
 * ``checkpoint.pkl`` (written atomically every epoch; ``--resume`` goes on
@@ -119,6 +121,10 @@ def build_parser(description=None, out_dir="results/vae"):
                    help="test images for the log-likelihood (default: all)")
     p.add_argument("--backend", choices=["auto", *zs.kernels.BACKENDS], default="auto",
                    help="kernel backend (auto: the fastest available)")
+    p.add_argument("--optimizer", choices=["zhusuan", "jittor"], default="zhusuan",
+                   help="Adam: zs.optim.Adam (one fused pass over all parameters, on "
+                        "the kernel backend) or Jittor's jt.optim.Adam; same math, and "
+                        "checkpoints of either resume with the other")
     p.add_argument("--resume", action="store_true",
                    help="continue from <out-dir>/checkpoint.pkl")
     p.add_argument("--max-steps", type=int, default=None,
@@ -184,6 +190,16 @@ def main(argv=None):
     return train(parse_args(argv), elbo_objective, "VAE")
 
 
+def make_optimizer(name, params, lr):
+    """Adam over ``params``: ``'zhusuan'`` for zs.optim.Adam, ``'jittor'`` for
+    jt.optim.Adam."""
+    if name == "jittor":
+        return jt.optim.Adam(params, lr)
+    if name == "zhusuan":
+        return zs.optim.Adam(params, lr)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
 def train(args, make_objective, title, bound_name="ELBO"):
     """Train, evaluate and write every output; ``make_objective(generator,
     variational, args)`` builds the objective (its call is the cost, its
@@ -204,7 +220,8 @@ def train(args, make_objective, title, bound_name="ELBO"):
     generator = Generator(x_dim, args.z_dim, bs)
     variational = Variational(x_dim, args.z_dim, bs)
     model = make_objective(generator, variational, args)
-    optimizer = jt.optim.Adam(model.parameters(), args.lr)
+    opt_choice = getattr(args, "optimizer", "zhusuan")
+    optimizer = make_optimizer(opt_choice, model.parameters(), args.lr)
 
     state = {"epoch": 0, "train_elbo": [], "test_elbo": [], "train_seconds": 0.0,
              "steps": 0, "losses": []}
@@ -220,7 +237,10 @@ def train(args, make_objective, title, bound_name="ELBO"):
         rng.bit_generator.state = state.pop("rng")
         jt.set_global_seed(args.seed + state["epoch"])
         print(f"resumed from {ckpt_path} after epoch {state['epoch']}")
-    print(f"backend: {backend}; {dataset}: {len(x_train)} train, {len(x_test)} test images")
+    opt_name = (f"zs.optim.Adam ({optimizer.backend})" if opt_choice == "zhusuan"
+                else "jt.optim.Adam")
+    print(f"backend: {backend}; optimizer: {opt_name}; {dataset}: {len(x_train)} "
+          f"train, {len(x_test)} test images")
 
     num_batches = len(x_train) // bs  # the tutorial drops the last partial batch
     if args.max_steps:
@@ -291,6 +311,7 @@ def train(args, make_objective, title, bound_name="ELBO"):
         "train_seconds": state["train_seconds"],
         "steps_per_second": state["steps"] / max(state["train_seconds"], 1e-9),
         "backend": backend,
+        "optimizer": opt_name,
         "batch_size": bs,
         "z_dim": args.z_dim,
         "lr": args.lr,

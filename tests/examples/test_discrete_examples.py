@@ -109,7 +109,7 @@ def test_resume_continues_with_the_baseline_net(tmp_path):
     with open(os.path.join(out, "checkpoint.pkl"), "rb") as f:
         state = pickle.load(f)
     assert set(state["modules"]) == {"generator", "variational", "baseline"}
-    assert len(state["optimizer"]["groups"]) == 2
+    assert len(state["optimizer"]["state"]["defaults"]["param_groups"]) == 2
     assert math.isfinite(state["extra"]["objective_state"]["_moving_mean"])
     m2 = vbl.main(args + ["--epochs", "2", "--resume"])
     check_outputs(out, m2, epochs=2)
