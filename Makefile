@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export log_silent ?= 1
 
-.PHONY: setup test test-full demo bench bench-quick bench-deps clean
+.PHONY: setup test test-full demo docs bench bench-quick bench-deps clean
 
 setup:
 	bash scripts/setup.sh
@@ -17,6 +17,15 @@ test-full: setup
 
 demo: setup
 	$(PY) examples/vae.py
+
+# The documentation (docs/, Sphinx): the HTML pages, then the tutorial's code
+# run by the doctest builder; warnings are errors in both.
+docs: setup
+	@$(PY) -c "import sphinx, furo, myst_parser" 2>/dev/null || \
+	    $(PY) -m pip install -q "sphinx>=7" furo myst-parser
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	$(PY) -m sphinx -W --keep-going -q -b doctest docs docs/_build/doctest
+	@echo "[docs] docs/_build/html/index.html"
 
 # Benchmarks: pytest-benchmark over benches/bench_*.py, then the side-by-side
 # comparison runner, which writes benches/results/latest.{json,md,png}.

@@ -58,6 +58,8 @@ class Distribution:
     validate_args : bool
         Check parameter constraints and the support of observed values.
 
+    Notes
+    -----
     The positional order ``(dtype, param_dtype, is_continuous,
     is_reparameterized, use_path_derivative, group_ndims)`` is upstream
     ZhuSuan-Jittor's, so that its user subclasses work unchanged. Such a

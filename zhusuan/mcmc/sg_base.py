@@ -120,7 +120,9 @@ class SGMCMC(jt.Module):
     t : int
         Updates performed since the chains were (re)initialised.
 
-    Writing a sampler. A subclass implements :meth:`_transition` (and
+    Notes
+    -----
+    Writing a sampler: a subclass implements :meth:`_transition` (and
     :meth:`_init_aux` if it keeps per-latent auxiliary variables). A
     complete toy sampler, unadjusted Langevin with a fixed step, on a
     conjugate Normal model::
@@ -222,6 +224,9 @@ class SGMCMC(jt.Module):
     def run(self, bn, observed, n_steps, burn_in=0, thin=1, progress=True):
         """Perform ``n_steps`` updates and collect samples as numpy arrays.
 
+        If the chains were never initialised, they are first initialised
+        from ``bn(observed)`` as by ``sample(..., resample=True)``.
+
         Parameters
         ----------
         bn : BayesianNet
@@ -237,9 +242,6 @@ class SGMCMC(jt.Module):
         progress : bool
             Show a tqdm progress bar (if tqdm is installed; it is an extra of
             the examples and tests, not a dependency of zhusuan).
-
-        If the chains were never initialised, they are first initialised
-        from ``bn(observed)`` as by ``sample(..., resample=True)``.
 
         Returns
         -------

@@ -41,7 +41,9 @@ class SGLD(SGMCMC):
     learning_rate : float or callable
         :math:`\eta` (> 0), or a function of the update index ``t`` returning it.
 
-    Example::
+    Examples
+    --------
+    ::
 
         sampler = zs.mcmc.SGLD(learning_rate=1e-3)
         w = sampler.sample(net, {'x': x, 'y': y}, resample=True)
