@@ -697,18 +697,17 @@ class ZhusuanIWAE(ZhusuanVAE):
 
     def evaluate(self):
         """The k-sample bound (batch mean) at the fixed eps."""
-        from zhusuan.framework import particles
         from zhusuan.numerics import log_mean_exp
 
         zs.kernels.set_backend(self.backend)
         d = self.variational({"x": self.x}).nodes["z"].dist
         z = d.mean + d.std * jt.array(self.eps)
-        with particles(self.variational, self.k, particle_names=["z"], per_point=True):
+        with self.variational.inference(self.k, carried=["z"], per_point=True):
             q = self.variational({"x": self.x, "z": z})
             log_q = q.nodes["z"].reduced_log_prob(per_point=True)
-        with particles(self.generator, self.k, particle_names=["z"], per_point=True):
+        with self.generator.inference(self.k, carried=["z"], per_point=True):
             p = self.generator({"x": self.x, "z": z})
-            log_p = p._log_joint(p.nodes.values(), per_point=True)
+            log_p = sum(node.reduced_log_prob(per_point=True) for node in p.nodes.values())
         value = log_mean_exp(log_p - log_q, 0).mean()
         return {"iw_bound": value.numpy().reshape(())}
 

@@ -1263,7 +1263,9 @@ def test_univariate_families_by_name_in_a_bayesian_net(float64, rng):
     bn = zs.BayesianNet()
     bn.observe({"k": counts})
     z = bn.sn("Gamma", "z", alpha=alpha, beta=beta, n_samples=5)
-    k = bn.sn("Poisson", "k", rate=rate)
+    # the data are 4 draws of each rate: the parameter has the data's shape (an
+    # observed value never adds axes to a node, docs/design.md)
+    k = bn.sn("Poisson", "k", rate=np.broadcast_to(rate, counts.shape))
     assert type(bn.nodes["z"].dist) is Gamma and type(bn.nodes["k"].dist) is Poisson
     assert list(z.shape) == [5, 3] and z.dtype == "float64"
     np.testing.assert_array_equal(k.numpy(), counts)
