@@ -9,7 +9,9 @@ pass over all parameters; ``--optimizer jittor`` uses ``jt.optim.Adam``, the
 same update). Writes into ``--out-dir``:
 
 * ``metrics.json``: dataset, epochs, train/test ELBO per epoch, test_ll, is_k,
-  is_n, train_seconds, steps_per_second, backend, optimizer;
+  is_n, train_seconds, steps_per_second, backend, optimizer (and, with
+  ``--ll-method ais|both``, the annealed-importance-sampling estimate
+  test_ll_ais with its standard error, and IS on the same images);
 * ``test_images.png``, ``reconstructions.png``, ``prior_samples.png``;
 * ``learning_curve.png``;
 * ``checkpoint.pkl`` (written atomically every epoch; ``--resume`` goes on
@@ -131,11 +133,61 @@ def build_parser(description=None, out_dir="results/vae"):
                    help="stop each epoch after this many steps (for smoke tests)")
     p.add_argument("--log-losses", type=int, default=0,
                    help="record the first N training losses in metrics.json")
+    add_ais_args(p)
     return p
 
 
+# -- annealed importance sampling (--ll-method ais|both) -------------------------------
+def add_ais_args(p):
+    p.add_argument("--ll-method", choices=["is", "ais", "both"], default="is",
+                   help="test log-likelihood by importance sampling (k=--is-k), by "
+                        "annealed importance sampling with HMC (zs.evaluation.AIS), or "
+                        "both (then IS is also reported on AIS's images)")
+    p.add_argument("--ais-n", type=int, default=100, help="test images for AIS")
+    p.add_argument("--ais-chains", type=int, default=16, help="AIS chains per image")
+    p.add_argument("--ais-temperatures", type=int, default=500)
+    p.add_argument("--ais-leapfrogs", type=int, default=5)
+
+
+def evaluate_ais(generator, variational, x, batch_size, args):
+    """AIS estimates of log p(x) per image, from q(z | x) with HMC transitions;
+    returns (estimates, Monte-Carlo standard errors)."""
+    out, err = [], []
+    for xb in batches(x, batch_size):
+        generator.batch_size = variational.batch_size = len(xb)
+        ais = zs.evaluation.AIS(
+            generator, variational,
+            hmc=zs.mcmc.HMC(step_size=0.05, n_leapfrogs=args.ais_leapfrogs),
+            n_temperatures=args.ais_temperatures, n_adapt=20, verbose=True)
+        out.append(ais.run({'x': jt.array(xb)}, n_chains=args.ais_chains))
+        err.append(ais.stderr)
+    generator.batch_size = variational.batch_size = batch_size
+    return np.concatenate(out), np.concatenate(err)
+
+
+def ais_metrics(generator, variational, x_test_bin, ll_is, bs, args):
+    """The AIS figures for metrics.json (and, with IS, IS on the same images)."""
+    n = min(args.ais_n, len(x_test_bin))
+    est, err = evaluate_ais(generator, variational, x_test_bin[:n], bs, args)
+    np.save(os.path.join(args.out_dir, "test_ll_ais.npy"), est)  # per image
+    out = {"test_ll_ais": float(est.mean()),
+           # the mean over images: its error from each image's delta-method error
+           "test_ll_ais_stderr": float(np.sqrt(np.sum(err ** 2)) / n),
+           "ais_n": n, "ais_chains": args.ais_chains,
+           "ais_temperatures": args.ais_temperatures,
+           "ais_leapfrogs": args.ais_leapfrogs}
+    print(f"test log-likelihood by AIS ({n} images, {args.ais_chains} chains, "
+          f"{args.ais_temperatures} temperatures): {out['test_ll_ais']:.2f} +- "
+          f"{out['test_ll_ais_stderr']:.2f} nats")
+    if ll_is is not None:
+        out["test_ll_is_same_images"] = float(ll_is[:n].mean())
+        print(f"  importance sampling on the same images: {ll_is[:n].mean():.2f} nats")
+    return out
+
+
 def check_args(p, args):
-    for name in ("epochs", "batch_size", "z_dim", "is_k"):
+    for name in ("epochs", "batch_size", "z_dim", "is_k", "ais_n", "ais_chains",
+                 "ais_temperatures", "ais_leapfrogs"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.is_n is not None and args.is_n < 1:
@@ -295,10 +347,17 @@ def train(args, make_objective, title, bound_name="ELBO"):
                 title=f"{title} on {dataset} ({backend} backend)")
 
     is_n = len(x_test) if args.is_n is None else min(args.is_n, len(x_test))
-    ll = evaluate_ll(generator, variational, x_test_bin[:is_n], bs, args.is_k)
-    test_ll = float(ll.mean())
-    np.save(os.path.join(args.out_dir, "test_ll.npy"), ll)  # per image, for subsets
-    print(f"test log-likelihood (k={args.is_k}, {is_n} images): {test_ll:.2f} nats")
+    ll_method = getattr(args, "ll_method", "is")
+    ll, test_ll = None, None
+    if ll_method in ("is", "both"):
+        ll = evaluate_ll(generator, variational, x_test_bin[:is_n], bs, args.is_k)
+        test_ll = float(ll.mean())
+        np.save(os.path.join(args.out_dir, "test_ll.npy"), ll)  # per image, for subsets
+        print(f"test log-likelihood (k={args.is_k}, {is_n} images): {test_ll:.2f} nats")
+    ais = (ais_metrics(generator, variational, x_test_bin, ll, bs, args)
+           if ll_method in ("ais", "both") else {})
+    if test_ll is None:
+        test_ll = ais["test_ll_ais"]
 
     metrics = {
         "dataset": dataset,
@@ -319,6 +378,7 @@ def train(args, make_objective, title, bound_name="ELBO"):
     }
     if args.log_losses:
         metrics["first_losses"] = state["losses"]
+    metrics.update(ais)
     write_json(os.path.join(args.out_dir, "metrics.json"), metrics)
     print(f"wrote {args.out_dir}/metrics.json and pictures")
     return metrics

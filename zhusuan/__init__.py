@@ -10,6 +10,7 @@ _configure_jittor()
 
 from . import (  # noqa: E402
     datasets,
+    diagnostics,
     distributions,
     evaluation,
     framework,
@@ -31,6 +32,7 @@ __all__ = [
     "Normal",
     "Bernoulli",
     "datasets",
+    "diagnostics",
     "distributions",
     "evaluation",
     "flows",

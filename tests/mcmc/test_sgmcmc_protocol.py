@@ -62,7 +62,8 @@ def test_upstream_module_paths():
     assert zs.mcmc.SGMCMC is SGMCMC and isinstance(SGMCMC, type)
     for cls in (zs.mcmc.SGLD, zs.mcmc.PSGLD, zs.mcmc.SGHMC, zs.mcmc.SGNHT):
         assert issubclass(cls, SGMCMC) and issubclass(cls, jt.Module)
-    assert set(zs.mcmc.__all__) == {"SGMCMC", "SGLD", "PSGLD", "SGHMC", "SGNHT"}
+    assert set(zs.mcmc.__all__) == {"SGMCMC", "SGLD", "PSGLD", "SGHMC", "SGNHT", "HMC",
+                                    "HMCInfo", "NUTS"}
     assert "mcmc" in zs.__all__
 
 

@@ -7,9 +7,9 @@ Every class here can be used by name in a :class:`zhusuan.BayesianNet`
 from .base import Distribution
 from .bernoulli import Bernoulli
 from .normal import Normal
-from .univariate import (Beta, BinConcrete, Binomial, Exponential, FoldNormal, Gamma,
-                         Geometric, HalfNormal, Laplace, Logistic, LogNormal, Poisson,
-                         StudentT, Uniform)
+from .univariate import (Beta, BinConcrete, Binomial, Cauchy, Exponential, FoldNormal,
+                         Gamma, Geometric, HalfCauchy, HalfNormal, InverseGamma,
+                         Laplace, Logistic, LogNormal, Poisson, StudentT, Uniform)
 from .multivariate import (Categorical, Concrete, Dirichlet, ExpConcrete,
                            MatrixVariateNormalCholesky, Multinomial,
                            MultivariateNormalCholesky, OnehotCategorical,
@@ -20,6 +20,7 @@ from .kl import kl_divergence, register_kl
 _CLASSES = [Normal, Bernoulli]
 _CLASSES += [FoldNormal, Laplace, Logistic, Exponential, HalfNormal, LogNormal, Uniform,
              Poisson, Geometric, Binomial, Gamma, Beta, StudentT, BinConcrete]
+_CLASSES += [Cauchy, HalfCauchy, InverseGamma]  # plain Jittor, not yet fused
 _CLASSES += [Categorical, OnehotCategorical, Multinomial, UnnormalizedMultinomial,
              Dirichlet, MultivariateNormalCholesky, MatrixVariateNormalCholesky,
              ExpConcrete, Concrete]

@@ -8,7 +8,9 @@ BinConcrete, whose density is written here in Jittor ops.
 
 Samples are reparameterised where the family allows it: location-scale and
 inverse-CDF families directly, Gamma, Beta and StudentT through the implicit
-gradients of :func:`zhusuan.distributions.gamma.standard_gamma`. Discrete
+gradients of :func:`zhusuan.distributions.gamma.standard_gamma`. Cauchy,
+HalfCauchy and InverseGamma, like BinConcrete, write their densities in
+Jittor ops (to be moved onto the fused family op's table). Discrete
 families (Poisson, Geometric, Binomial) sample float counts in the
 distribution's dtype and are never reparameterised.
 """
@@ -17,7 +19,7 @@ import jittor as jt
 import numpy as np
 
 from .. import kernels
-from ..numerics import const, dtype_name, log1p, probs_to_logits, softplus
+from ..numerics import const, dtype_name, lgamma, log1p, probs_to_logits, softplus
 from .base import Distribution, _rand, _randn, upstream_options
 from .gamma import seed_var, seeded_rng, standard_gamma
 
@@ -36,6 +38,9 @@ __all__ = [
     "Beta",
     "StudentT",
     "BinConcrete",
+    "Cauchy",
+    "HalfCauchy",
+    "InverseGamma",
 ]
 
 
@@ -616,3 +621,141 @@ class BinConcrete(Distribution):
         elem = jt.log(t) + l - (t + one) * (log_x + log_1mx) - two * lse
         elem = jt.where(inside, elem, jt.full_like(elem, float("-inf")))
         return self._reduce(elem, axes, weight)
+
+
+# -- families written in Jittor ops (not yet on the fused family op) -------------------
+# Cauchy, HalfCauchy and InverseGamma compute their log-densities with plain
+# Jittor ops, as BinConcrete does; they are to move onto the fused family op's
+# table (csrc/include/zhusuan/families.h) once that layer's rewrite lands.
+
+
+class _PlainFamily(_Family):
+    """A univariate family whose log-density is Jittor code: ``_elementwise``
+    returns the per-element log-density inside the support; outside it the
+    density is ``-inf`` with zero gradient (the formula sees ``_inside_value``
+    there, so no NaN reaches the gradient)."""
+
+    _inside_value = 1.0
+
+    def _inside(self, given):
+        return None  # the whole real line
+
+    def _elementwise(self, given):
+        raise NotImplementedError
+
+    def _log_prob_reduced(self, given, axes, weight):
+        inside = self._inside(given)
+        if inside is not None:
+            given = jt.where(inside, given, jt.full_like(given, self._inside_value))
+        elem = self._elementwise(given)
+        if inside is not None:
+            elem = jt.where(inside, elem, jt.full_like(elem, float("-inf")))
+        return self._reduce(elem, axes, weight)
+
+
+_LOG_PI = float(np.log(np.pi))
+
+
+class Cauchy(_PlainFamily):
+    r"""Cauchy distribution with location ``loc`` and scale ``scale`` (> 0):
+
+    .. math:: \log p(x) = -\log\pi - \log s - \log(1 + z^2),
+              \quad z = (x - \mathrm{loc}) / s.
+
+    Reparameterised by the inverse CDF: ``loc + s tan(pi (u - 1/2))``.
+    """
+
+    param_names = ("loc", "scale")
+    has_rsample = True
+    _param_attrs = ("loc", "scale")
+    _kernel_attrs = ("loc", "scale")
+
+    def __init__(self, loc=0.0, scale=1.0, dtype=None, group_ndims=0,
+                 is_reparameterized=True, validate_args=False, **kwargs):
+        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
+                        loc=loc, scale=scale)
+        self.loc, self.scale = p["loc"], p["scale"]
+        self._check("scale", self.scale, self.scale > 0, "> 0")
+
+    def _elementwise(self, given):
+        z = (given - self.loc) / self.scale
+        return -const(_LOG_PI, self.dtype) - jt.log(self.scale) - log1p(z * z)
+
+    def _sample(self, n_samples):
+        u = self._base_noise(n_samples, _rand_open)
+        return self.loc + self.scale * jt.tan(const(np.pi, self.dtype)
+                                              * (u - const(0.5, self.dtype)))
+
+
+class HalfCauchy(_PlainFamily):
+    r"""The distribution of ``|y|`` for ``y ~ Cauchy(0, scale)``:
+
+    .. math:: \log p(x) = \log 2 - \log\pi - \log s - \log(1 + (x / s)^2),
+              \quad x \ge 0.
+
+    Reparameterised: ``s tan(pi u / 2)``.
+    """
+
+    param_names = ("scale",)
+    has_rsample = True
+    _support = ">= 0"
+    _param_attrs = ("scale",)
+    _kernel_attrs = ("scale",)
+
+    def __init__(self, scale=1.0, dtype=None, group_ndims=0, is_reparameterized=True,
+                 validate_args=False, **kwargs):
+        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
+                        scale=scale)
+        self.scale = p["scale"]
+        self._check("scale", self.scale, self.scale > 0, "> 0")
+
+    def _inside(self, given):
+        return given >= 0
+
+    def _elementwise(self, given):
+        z = given / self.scale
+        return (const(float(np.log(2.0)) - _LOG_PI, self.dtype) - jt.log(self.scale)
+                - log1p(z * z))
+
+    def _sample(self, n_samples):
+        u = self._base_noise(n_samples, _rand)
+        return self.scale * jt.tan(const(0.5 * np.pi, self.dtype) * u)
+
+
+class InverseGamma(_PlainFamily):
+    r"""Inverse-Gamma distribution with shape ``alpha`` and scale ``beta``
+    (ZhuSuan-TF's parameterisation): the law of ``1 / X`` for
+    ``X ~ Gamma(alpha, rate=beta)``,
+
+    .. math:: \log p(x) = \alpha\log\beta - \log\Gamma(\alpha)
+              - (\alpha + 1)\log x - \beta / x, \quad x > 0.
+
+    Reparameterised with the implicit gradients of the Gamma draw:
+    ``beta / standard_gamma(alpha)``.
+    """
+
+    param_names = ("alpha", "beta")
+    has_rsample = True
+    _support = "> 0"
+    _param_attrs = ("alpha", "beta")
+    _kernel_attrs = ("alpha", "beta")
+
+    def __init__(self, alpha, beta, dtype=None, group_ndims=0, is_reparameterized=True,
+                 validate_args=False, **kwargs):
+        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
+                        alpha=alpha, beta=beta)
+        self.alpha, self.beta = p["alpha"], p["beta"]
+        self._check("alpha", self.alpha, self.alpha > 0, "> 0")
+        self._check("beta", self.beta, self.beta > 0, "> 0")
+
+    def _inside(self, given):
+        return given > 0
+
+    def _elementwise(self, given):
+        one = const(1.0, self.dtype)
+        return (self.alpha * jt.log(self.beta) - lgamma(self.alpha)
+                - (self.alpha + one) * jt.log(given) - self.beta / given)
+
+    def _sample(self, n_samples):
+        shape = self._sample_shape(n_samples)
+        return self.beta / standard_gamma(self.alpha.broadcast(shape))

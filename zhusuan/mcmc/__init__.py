@@ -1,7 +1,13 @@
-"""Markov chain Monte Carlo: stochastic-gradient samplers.
+"""Markov chain Monte Carlo.
 
-:class:`SGMCMC` is the protocol (``sample(bn, observed, resample, step)``);
-:class:`SGLD`, :class:`PSGLD`, :class:`SGHMC` and :class:`SGNHT` implement it.
+Hamiltonian samplers: :class:`HMC` (ZhuSuan-TF's, ``sample(bn, observed,
+latent)`` returning the new samples and an :class:`HMCInfo`) and
+:class:`NUTS`, both with Stan's windowed warm-up and a ``run()`` driver, many
+chains at once along a leading axis of the latents.
+
+Stochastic-gradient samplers: :class:`SGMCMC` is the protocol
+(``sample(bn, observed, resample, step)``); :class:`SGLD`, :class:`PSGLD`,
+:class:`SGHMC` and :class:`SGNHT` implement it.
 
 Upstream ZhuSuan-Jittor has the modules ``zhusuan.mcmc.SGMCMC`` and
 ``zhusuan.mcmc.SGLD``, and its ``__init__`` rebinds those names to the
@@ -16,8 +22,10 @@ installs on case-insensitive file systems.
 
 from . import SGLD as _sgld_module  # noqa: F401  (see above: must come first)
 from . import SGMCMC as _sgmcmc_module  # noqa: F401
+from .hmc import HMC, HMCInfo  # noqa: E402
+from .nuts import NUTS  # noqa: E402
 from .sg_base import SGMCMC  # noqa: E402
 from .sg_hamiltonian import SGHMC, SGNHT  # noqa: E402
 from .sg_langevin import PSGLD, SGLD  # noqa: E402
 
-__all__ = ["SGMCMC", "SGLD", "PSGLD", "SGHMC", "SGNHT"]
+__all__ = ["SGMCMC", "SGLD", "PSGLD", "SGHMC", "SGNHT", "HMC", "HMCInfo", "NUTS"]
