@@ -717,7 +717,10 @@ class Mixture(zs.BayesianNet):
     def execute(self, observed):
         self.observe(observed)
         w = self.sn("Dirichlet", "w", alpha=self.alpha)
-        self.sn("Categorical", "c", probs=w, group_ndims=1)
+        # 4 assignments per component: the parameter has the data's shape (an
+        # observed value never adds axes to a node, docs/design.md)
+        self.sn("Categorical", "c", probs=w.unsqueeze(0).broadcast([4, *w.shape]),
+                group_ndims=1)
         self.sn("MultivariateNormalCholesky", "z", mean=self.mean,
                 cov_tril=self.tril, n_samples=3)
         return self
@@ -748,6 +751,22 @@ def test_used_by_name_in_a_bayesian_net(float64, rng):
     net({})
     w_s = net.nodes["w"].tensor.numpy()
     c_s = net.nodes["c"].tensor.numpy()
-    assert w_s.shape == (2, 3) and c_s.shape == (2,) and c_s.dtype == np.int32
+    assert w_s.shape == (2, 3) and c_s.shape == (4, 2) and c_s.dtype == np.int32
     np.testing.assert_allclose(net.nodes["c"].log_prob().numpy(),
-                               [np.log(w_s[[0, 1], c_s]).sum()], rtol=1e-12)
+                               np.log(w_s)[[0, 1], c_s].sum(-1), rtol=1e-12)
+
+
+# -- the classes this file tests --------------------------------------------------
+# Each class and the test of its log-density against an oracle; read by
+# test_every_family_is_tested.py (a registered class with no case fails there).
+ORACLE_CASES = {
+    Categorical: test_categorical_and_onehot_log_prob,
+    OnehotCategorical: test_categorical_and_onehot_log_prob,
+    Multinomial: test_multinomial_log_prob_matches_scipy,
+    UnnormalizedMultinomial: test_multinomial_log_prob_matches_scipy,
+    Dirichlet: test_dirichlet_log_prob_matches_scipy,
+    MultivariateNormalCholesky: test_mvn_log_prob_matches_scipy_and_extended_precision,
+    MatrixVariateNormalCholesky: test_matrix_normal_log_prob_matches_scipy,
+    Concrete: test_concrete_and_exp_concrete_log_prob_match_closed_form,
+    ExpConcrete: test_concrete_and_exp_concrete_log_prob_match_closed_form,
+}
