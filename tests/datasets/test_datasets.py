@@ -255,12 +255,45 @@ def test_search_order(tmp_path, isolated_env, monkeypatch):
     check_loaded(load_mnist(download=False), cache)
 
 
-def test_incomplete_directory_is_skipped(tmp_path, isolated_env):
+def test_incomplete_directory_is_skipped(tmp_path, isolated_env, monkeypatch):
+    # Among the standard locations, one that lacks a file is passed over.
     complete = make_fake_mnist(isolated_env / ".cache" / "zhusuan" / "mnist")
     partial = tmp_path / "partial"
     make_fake_mnist(partial, n_train=2, n_test=1)
     (partial / (MNIST_FILES[3])).unlink()  # the fourth file is written raw
-    check_loaded(load_mnist(data_dir=partial, download=False), complete)
+    monkeypatch.setenv("ZHUSUAN_DATA", str(partial))
+    check_loaded(load_mnist(download=False), complete)
+
+
+def test_incomplete_data_dir_is_an_error(tmp_path, isolated_env):
+    # An explicit data_dir is the only place looked in: a copy elsewhere (here
+    # the home cache) is not taken instead (issue 15, finding 7).
+    make_fake_mnist(isolated_env / ".cache" / "zhusuan" / "mnist")
+    partial = tmp_path / "partial"
+    make_fake_mnist(partial, n_train=2, n_test=1)
+    (partial / (MNIST_FILES[3])).unlink()
+    with pytest.raises(FileNotFoundError) as info:
+        load_mnist(data_dir=partial, download=False)
+    message = str(info.value)
+    assert f"{partial} (missing: {MNIST_FILES[3]})" in message
+    assert "data_dir=" in message and "no other directory was searched" in message
+    assert os.path.join(str(isolated_env), ".cache") not in message
+
+
+@pytest.mark.skipif(not os.path.isdir(zmnist.FASHION_MNIST_SYSTEM_DIR),
+                    reason="needs the system copy of Fashion-MNIST")
+def test_wrong_data_dir_does_not_fall_back_to_the_system_copy(tmp_path, isolated_env):
+    # Before the fix this loaded /usr/share/datasets/fashion-mnist silently.
+    wrong = tmp_path / "typo"
+    with pytest.raises(FileNotFoundError) as info:
+        load_fashion_mnist(data_dir=wrong)
+    message = str(info.value)
+    assert f"{wrong} (does not exist)" in message
+    for base in MNIST_FILES:
+        assert base + "[.gz]" in message
+    assert zmnist.FASHION_MNIST_SYSTEM_DIR + " (" not in message
+    assert find_dataset("fashion-mnist", data_dir=wrong) is None
+    assert find_dataset("fashion-mnist") == zmnist.FASHION_MNIST_SYSTEM_DIR
 
 
 def test_missing_files_error_message(tmp_path, isolated_env, monkeypatch):
@@ -271,14 +304,10 @@ def test_missing_files_error_message(tmp_path, isolated_env, monkeypatch):
     message = str(info.value)
     for base in MNIST_FILES:
         assert base in message
-    searched = [
-        str(data_dir),
-        str(tmp_path / "shared"),
-        os.path.join(str(tmp_path / "shared"), "mnist"),
-        os.path.join(str(isolated_env), ".cache", "zhusuan", "mnist"),
-    ]
-    for d in searched:
-        assert d in message
+    # Only the given data_dir is searched; the standard roots are not.
+    assert f"{data_dir} (does not exist)" in message
+    assert f"{tmp_path / 'shared'} (" not in message
+    assert os.path.join(str(isolated_env), ".cache", "zhusuan", "mnist (") not in message
     assert "ZHUSUAN_DATA" in message
     assert "~/.cache/zhusuan/mnist" in message
     # Nothing was created anywhere when download=False.

@@ -119,13 +119,17 @@ def _default_search_dirs(name):
 
 
 def _search_dirs(name, data_dir=None, search_dirs=None):
-    """``data_dir`` followed by ``search_dirs`` (default: the standard roots).
+    """The directories to look in: ``data_dir`` alone when it is given (a
+    wrong ``data_dir`` must be an error naming it, not a silent fallback to
+    another copy of the data), else ``search_dirs`` (default: the standard
+    roots).
 
     Duplicates are removed so that error messages list each directory once.
     """
-    roots = _default_search_dirs(name) if search_dirs is None else search_dirs
-    dirs = [] if data_dir is None else [data_dir]
-    dirs.extend(roots)
+    if data_dir is not None:
+        dirs = [data_dir]
+    else:
+        dirs = list(_default_search_dirs(name) if search_dirs is None else search_dirs)
     result, seen = [], set()
     for d in dirs:
         d = os.path.expanduser(os.fspath(d))
@@ -172,7 +176,7 @@ def find_dataset(name, data_dir=None):
         ``"mnist"`` or ``"fashion-mnist"`` (``"fashion_mnist"`` and
         ``"fashion"`` are accepted too).
     data_dir : str or os.PathLike, optional
-        Directory searched first.
+        The only directory looked in, when given.
 
     Returns
     -------
@@ -261,7 +265,7 @@ def _download(name, target_dir, mirrors, timeout=_DOWNLOAD_TIMEOUT):
     return []
 
 
-def _not_found_message(name, searched, download_errors=None):
+def _not_found_message(name, searched, download_errors=None, data_dir=None):
     title = _TITLES[name]
     lines = [
         "{} not found. Looked for the four files (each raw or gzipped as .gz):".format(
@@ -278,6 +282,11 @@ def _not_found_message(name, searched, download_errors=None):
     if download_errors:
         lines.append("Downloading failed:")
         lines.extend("    " + err for err in download_errors)
+    if data_dir is not None:
+        lines.append(
+            "data_dir={!r} was given, so no other directory was searched; leave "
+            "data_dir unset to use the standard locations".format(os.fspath(data_dir))
+        )
     cache = os.path.join("~", ".cache", "zhusuan", name)
     if name == "mnist":
         lines.append(
@@ -341,7 +350,9 @@ def _load_dataset(
             directory = target
     if directory is None:
         searched = _search_dirs(name, data_dir, search_dirs)
-        raise FileNotFoundError(_not_found_message(name, searched, download_errors))
+        raise FileNotFoundError(
+            _not_found_message(name, searched, download_errors, data_dir)
+        )
     train = _read_split(directory, MNIST_FILES[0], MNIST_FILES[1], normalize)
     test = _read_split(directory, MNIST_FILES[2], MNIST_FILES[3], normalize)
     return train, test
@@ -350,14 +361,16 @@ def _load_dataset(
 def load_mnist(data_dir=None, download=True, normalize=True):
     """Load MNIST, downloading it into a cache if it is not found.
 
-    The four files are looked for, each raw or gzipped, in this order:
-    ``data_dir`` (if given), ``$ZHUSUAN_DATA``, ``$ZHUSUAN_DATA/mnist``,
-    ``~/.cache/zhusuan/mnist``. The first directory holding all four is used.
+    The four files are looked for, each raw or gzipped, in ``data_dir`` when
+    it is given (and only there: a wrong ``data_dir`` is an error naming it,
+    never a silent fallback to another copy); otherwise in this order:
+    ``$ZHUSUAN_DATA``, ``$ZHUSUAN_DATA/mnist``, ``~/.cache/zhusuan/mnist``.
+    The first directory holding all four is used.
 
     Parameters
     ----------
     data_dir : str or os.PathLike, optional
-        Directory searched first, and the download target when given.
+        The directory holding the files, and the download target when given.
     download : bool
         If the files are not found, download the ``.gz`` files from a list of
         mirrors (10 s timeout) into ``data_dir`` or ``~/.cache/zhusuan/mnist``.
@@ -385,15 +398,17 @@ def load_mnist(data_dir=None, download=True, normalize=True):
 def load_fashion_mnist(data_dir=None, download=False, normalize=True):
     """Load Fashion-MNIST (same file names and format as MNIST).
 
-    The four files are looked for, each raw or gzipped, in this order:
-    ``data_dir`` (if given), ``$ZHUSUAN_DATA/fashion-mnist``,
+    The four files are looked for, each raw or gzipped, in ``data_dir`` when
+    it is given (and only there: a wrong ``data_dir`` is an error naming it
+    and the files, never a silent fallback to the system copy); otherwise in
+    this order: ``$ZHUSUAN_DATA/fashion-mnist``,
     ``~/.cache/zhusuan/fashion-mnist``, ``/usr/share/datasets/fashion-mnist``
     (installed by ``apt-get install dataset-fashion-mnist``).
 
     Parameters
     ----------
     data_dir : str or os.PathLike, optional
-        Directory searched first, and the download target when given.
+        The directory holding the files, and the download target when given.
     download : bool
         Off by default (the Debian package is the expected source). If true and
         the files are not found, download them into ``data_dir`` or
