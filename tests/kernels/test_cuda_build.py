@@ -20,7 +20,9 @@ CSRC = ROOT / "csrc"
 NVCC = shutil.which("nvcc")
 ARCHS = ("sm_80", "sm_90")
 
-pytestmark = pytest.mark.skipif(NVCC is None, reason="nvcc is not on the PATH")
+# CUDA code: `make test-gpu` runs these (CI too); `make test` leaves them out.
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(NVCC is None, reason="nvcc is not on the PATH")]
 
 _ENTRY = re.compile(r"Compiling entry function '(\w+)' for '(sm_\d+)'")
 _SPILLS = re.compile(

@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CSRC = ROOT / "csrc"
 NVCC = shutil.which("nvcc")
 
-pytestmark = pytest.mark.skipif(NVCC is None, reason="nvcc is not on the PATH")
+# CUDA code: `make test-gpu` runs these (CI too); `make test` leaves them out.
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(NVCC is None, reason="nvcc is not on the PATH")]
 
 _ENTRY = re.compile(r"Compiling entry function '(\w+)' for '(sm_\d+)'")
 _SPILLS = re.compile(r"(\d+) bytes spill stores, (\d+) bytes spill loads")
