@@ -147,14 +147,18 @@ class AIS:
         The temperatures: ZhuSuan-TF's sigmoid schedule, a linear one, or
         T + 1 increasing numbers from 0 to 1.
     target_acceptance_rate : float
+        The acceptance rate the step-size tuning aims at.
     verbose : bool
         A tqdm progress bar (if installed) with the temperature and the
         acceptance rate.
 
-    After :meth:`run`: ``log_weights`` [n_chains, batch], ``stderr`` (the
-    delta-method Monte-Carlo standard error of each estimate,
-    :math:`\mathrm{sd}(w) / (\sqrt K\,\bar w)`), ``acceptance_rate`` (mean
-    per transition) and ``step_sizes``.
+    Attributes
+    ----------
+    log_weights, stderr, acceptance_rate, step_sizes
+        Set by :meth:`run`: the log importance weights [n_chains, batch],
+        the delta-method Monte-Carlo standard error of each estimate
+        (:math:`\mathrm{sd}(w) / (\sqrt K\,\bar w)`), the mean acceptance
+        rate per transition, and the step sizes.
     """
 
     def __init__(self, generator, proposal, hmc=None, n_temperatures=1000, n_adapt=30,
