@@ -19,7 +19,7 @@ when b's is flat).
 
 Writes into ``--out-dir``: ``metrics.json``, ``summary_<sampler>.txt``,
 ``trace_<sampler>.png``, ``draws_<sampler>.npz`` (the kept draws) and
-``checkpoint.pkl`` (each sampler's ``state_dict``, to continue sampling).
+``checkpoint.zsc`` (each sampler's ``state_dict``, to continue sampling).
 
 Run: ``python examples/blr_hmc.py --sampler both`` (see ``--help``).
 """
@@ -186,7 +186,7 @@ def main(argv=None):
         rows = [r for r in summ.rows if r["name"] in ("b[0]", "w[0]", "w[1]", "w[2]")]
         print("\n".join(str(zs.diagnostics.Summary(rows)).splitlines()))
     write_json(os.path.join(args.out_dir, "metrics.json"), metrics)
-    save_checkpoint(os.path.join(args.out_dir, "checkpoint.pkl"), {}, None,
+    save_checkpoint(args.out_dir, {},
                     {"sampler_states": states}, {"seed": args.seed, "chains": c})
     print(f"wrote {args.out_dir}/metrics.json, summaries, trace plots and draws")
     return metrics

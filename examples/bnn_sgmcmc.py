@@ -19,9 +19,10 @@ Every epoch reports the test RMSE (original units) and test log-likelihood
 per point (before the burn-in ends, from the chains' current states), next
 to an ordinary least-squares baseline on the same split.
 
-Writes into ``--out-dir``: ``metrics.json``, ``learning_curve.png`` and
-``checkpoint.pkl`` (the chain state, i.e. the sampler's ``state_dict``, and
-the kept predictions; ``--resume`` goes on from it).
+Writes into ``--out-dir``: ``metrics.json``, ``learning_curve.png``,
+``metrics.jsonl`` (a line per epoch) and ``checkpoint.zsc`` (the chain
+state, i.e. the sampler's ``state_dict``, and the kept predictions;
+``--resume`` goes on from it exactly).
 
 Run: ``python examples/bnn_sgmcmc.py --sampler sghmc`` (see ``--help``).
 """
@@ -49,7 +50,13 @@ from bnn_common import (  # noqa: E402
     plot_learning_curves,
     predictive_metrics,
 )
-from common import load_checkpoint, save_checkpoint, write_json  # noqa: E402
+from common import (  # noqa: E402
+    MetricsStream,
+    check_training_args,
+    maybe_kill,
+    resume_checkpoint,
+    save_checkpoint,
+)
 from tqdm import tqdm  # noqa: E402
 
 BAR_INTERVAL = 0.2 if sys.stderr.isatty() else 30.0
@@ -118,7 +125,7 @@ def build_parser():
                    help="seed of the fixed train/test split")
     p.add_argument("--out-dir", default="results/bnn_sgmcmc")
     p.add_argument("--resume", action="store_true",
-                   help="continue from <out-dir>/checkpoint.pkl")
+                   help="continue from <out-dir>/checkpoint.zsc")
     p.add_argument("--max-steps", type=int, default=None,
                    help="stop each epoch after this many steps (for smoke tests)")
     return p
@@ -134,9 +141,7 @@ def parse_args(argv=None):
         p.error("--burn-in must be >= 0")
     if args.lr is None:
         args.lr = DEFAULT_LR[args.sampler]
-    if not args.lr > 0:
-        p.error("--lr must be > 0")
-    return args
+    return check_training_args(p, args)
 
 
 def test_predictions(latents, x_test):
@@ -150,13 +155,11 @@ def test_predictions(latents, x_test):
 def main(argv=None):
     args = parse_args(argv)
     os.makedirs(args.out_dir, exist_ok=True)
-    ckpt_path = os.path.join(args.out_dir, "checkpoint.pkl")
     data = load_diabetes_split(split_seed=args.split_seed)
     baseline = ols_baseline(data)
     x_train, y_train = data["x_train"], data["y_train"]
     n_train, x_dim = x_train.shape
     x_test = jt.array(data["x_test"])
-    rng = np.random.default_rng(args.seed)
     jt.set_global_seed(args.seed)
 
     bs, c = args.batch_size, args.chains
@@ -168,31 +171,35 @@ def main(argv=None):
         return {"x": jt.array(x_train[idx]), "y": jt.array(y)}
 
     state = {"epoch": 0, "test_rmse": [], "test_ll": [], "noise_std": [],
-             "kept_mean": [], "kept_logstd": [], "train_seconds": 0.0, "steps": 0}
+             "kept_mean": [], "kept_logstd": [], "train_seconds": 0.0, "steps": 0,
+             "records": []}
     options = {"sampler": args.sampler, "lr": args.lr, "chains": c, "batch_size": bs,
                "seed": args.seed, "split_seed": args.split_seed,
                "burn_in": args.burn_in, "thin": args.thin}
+    ckpt_options = dict(options, max_steps=args.max_steps)
     if args.resume:
-        if not os.path.exists(ckpt_path):
-            raise SystemExit(f"--resume: no checkpoint at {ckpt_path}")
-        state = load_checkpoint(ckpt_path, {"sampler": sampler}, None, options)
-        rng.bit_generator.state = state.pop("rng")
-        jt.set_global_seed(args.seed + state["epoch"])
-        print(f"resumed from {ckpt_path} after epoch {state['epoch']}")
+        state = resume_checkpoint(args.out_dir, {"sampler": sampler}, ckpt_options)
+        print(f"resumed from {args.out_dir} after epoch {state['epoch']}")
     else:
         # The chains start from prior draws.
         sampler.sample(net, minibatch(np.arange(bs)), resample=True)
+        save_checkpoint(args.out_dir, {"sampler": sampler}, state, ckpt_options)
+    stream = MetricsStream(args.out_dir, state["records"])
     print(f"diabetes: {n_train} train, {len(data['x_test'])} test points; "
           f"{args.sampler} (lr {args.lr:g}), {c} chains; OLS baseline: test RMSE "
           f"{baseline['rmse']:.2f}, test log-likelihood {baseline['ll']:.3f}")
 
     n_batches = n_train // bs
-    if args.max_steps:
+    if args.max_steps is not None:
         n_batches = min(n_batches, args.max_steps)
     bar = tqdm(range(state["epoch"], args.epochs), desc=f"bnn_sgmcmc ({args.sampler})",
                unit="epoch", mininterval=BAR_INTERVAL, initial=state["epoch"],
                total=args.epochs)
     for epoch in bar:
+        # Every draw of an epoch is seeded from (seed, epoch): a run resumed
+        # from the last finished epoch draws what the uninterrupted one drew.
+        jt.set_seed(zs.utils.derive_seed(args.seed, "epoch", epoch))
+        rng = np.random.default_rng(zs.utils.derive_seed(args.seed, "data", epoch))
         perm = rng.permutation(n_train)
         t0 = time.perf_counter()
         for step in range(n_batches):
@@ -201,6 +208,7 @@ def main(argv=None):
                 y_mean, logstd = test_predictions(latents, x_test)
                 state["kept_mean"].append(y_mean)
                 state["kept_logstd"].append(logstd)
+            maybe_kill(state["steps"] + step + 1)
         state["train_seconds"] += time.perf_counter() - t0
         state["steps"] += n_batches
         if state["kept_mean"]:
@@ -225,8 +233,16 @@ def main(argv=None):
         if not math.isfinite(metrics["ll"]):
             raise FloatingPointError(f"test log-likelihood is {metrics['ll']} at epoch "
                                      f"{epoch + 1}; lower --lr")
-        save_checkpoint(ckpt_path, {"sampler": sampler}, None,
-                        dict(state, rng=rng.bit_generator.state), options)
+        record = {"epoch": epoch + 1, "step": state["steps"],
+                  "test_rmse": metrics["rmse"], "test_ll": metrics["ll"],
+                  "noise_std": state["noise_std"][-1],
+                  "n_samples": len(state["kept_mean"]) * c}
+        state["records"].append(record)
+        save_checkpoint(args.out_dir, {"sampler": sampler}, state, ckpt_options)
+        stream.append(record)
+        stream.write(dict(dataset="diabetes", method=args.sampler,
+                          epochs=state["epoch"], test_rmse=state["test_rmse"],
+                          test_ll=state["test_ll"], complete=False, **options))
     bar.close()
 
     plot_learning_curves(state["test_rmse"], state["test_ll"], baseline,
@@ -250,9 +266,10 @@ def main(argv=None):
         "train_seconds": state["train_seconds"],
         "steps_per_second": state["steps"] / max(state["train_seconds"], 1e-9),
         "backend": zs.kernels.get_backend(),
+        "complete": True,
         **options,
     }
-    write_json(os.path.join(args.out_dir, "metrics.json"), metrics)
+    stream.write(metrics)
     print(f"final ({metrics['n_samples']} samples): test RMSE "
           f"{metrics['final_test_rmse']:.2f} (OLS {baseline['rmse']:.2f}), test LL "
           f"{metrics['final_test_ll']:.3f} (OLS {baseline['ll']:.3f}); wrote "

@@ -21,7 +21,8 @@ Every epoch reports the test RMSE (original units) and the test
 log-likelihood per point of the posterior predictive, a log-mean-exp over
 ``--eval-samples`` draws from q, next to an ordinary least-squares baseline
 fitted on the same split. Writes into ``--out-dir``: ``metrics.json``,
-``learning_curve.png`` and ``checkpoint.pkl`` (``--resume`` goes on from it).
+``learning_curve.png``, ``metrics.jsonl`` (a line per epoch) and
+``checkpoint.zsc`` (``--resume`` goes on from it exactly).
 
 Run: ``python examples/bnn_vi.py`` (see ``--help``).
 """
@@ -49,7 +50,13 @@ from bnn_common import (  # noqa: E402
     plot_learning_curves,
     predictive_metrics,
 )
-from common import load_checkpoint, save_checkpoint, write_json  # noqa: E402
+from common import (  # noqa: E402
+    MetricsStream,
+    check_training_args,
+    maybe_kill,
+    resume_checkpoint,
+    save_checkpoint,
+)
 from tqdm import tqdm  # noqa: E402
 
 BAR_INTERVAL = 0.2 if sys.stderr.isatty() else 30.0
@@ -120,7 +127,7 @@ def build_parser():
                    help="seed of the fixed train/test split")
     p.add_argument("--out-dir", default="results/bnn_vi")
     p.add_argument("--resume", action="store_true",
-                   help="continue from <out-dir>/checkpoint.pkl")
+                   help="continue from <out-dir>/checkpoint.zsc")
     p.add_argument("--max-steps", type=int, default=None,
                    help="stop each epoch after this many steps (for smoke tests)")
     return p
@@ -132,9 +139,7 @@ def parse_args(argv=None):
     for name in ("epochs", "batch_size", "n_particles", "eval_samples"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
-    if not args.lr > 0:
-        p.error("--lr must be > 0")
-    return args
+    return check_training_args(p, args)
 
 
 def evaluate(model, q, data, n_samples):
@@ -153,12 +158,10 @@ def evaluate(model, q, data, n_samples):
 def main(argv=None):
     args = parse_args(argv)
     os.makedirs(args.out_dir, exist_ok=True)
-    ckpt_path = os.path.join(args.out_dir, "checkpoint.pkl")
     data = load_diabetes_split(split_seed=args.split_seed)
     baseline = ols_baseline(data)
     x_train, y_train = data["x_train"], data["y_train"]
     n_train, x_dim = x_train.shape
-    rng = np.random.default_rng(args.seed)
     jt.set_global_seed(args.seed)
 
     model = Model(x_dim, n_train, args.n_particles)
@@ -167,26 +170,31 @@ def main(argv=None):
     optimizer = jt.optim.Adam(elbo.parameters(), args.lr)
 
     state = {"epoch": 0, "train_elbo": [], "test_rmse": [], "test_ll": [],
-             "noise_std": [], "train_seconds": 0.0, "steps": 0}
+             "noise_std": [], "train_seconds": 0.0, "steps": 0, "records": []}
     options = {"batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
                "split_seed": args.split_seed, "n_particles": args.n_particles}
+    objects = {"model": model, "q": q, "optimizer": optimizer}
+    ckpt_options = dict(options, max_steps=args.max_steps)
     if args.resume:
-        if not os.path.exists(ckpt_path):
-            raise SystemExit(f"--resume: no checkpoint at {ckpt_path}")
-        state = load_checkpoint(ckpt_path, {"model": model, "q": q}, optimizer, options)
-        rng.bit_generator.state = state.pop("rng")
-        jt.set_global_seed(args.seed + state["epoch"])
-        print(f"resumed from {ckpt_path} after epoch {state['epoch']}")
+        state = resume_checkpoint(args.out_dir, objects, ckpt_options)
+        print(f"resumed from {args.out_dir} after epoch {state['epoch']}")
+    else:
+        save_checkpoint(args.out_dir, objects, state, ckpt_options)
+    stream = MetricsStream(args.out_dir, state["records"])
     print(f"diabetes: {n_train} train, {len(data['x_test'])} test points; "
           f"OLS baseline: test RMSE {baseline['rmse']:.2f}, "
           f"test log-likelihood {baseline['ll']:.3f}")
 
     n_batches = n_train // args.batch_size
-    if args.max_steps:
+    if args.max_steps is not None:
         n_batches = min(n_batches, args.max_steps)
     bar = tqdm(range(state["epoch"], args.epochs), desc="bnn_vi", unit="epoch",
                mininterval=BAR_INTERVAL, initial=state["epoch"], total=args.epochs)
     for epoch in bar:
+        # Every draw of an epoch is seeded from (seed, epoch): a run resumed
+        # from the last finished epoch draws what the uninterrupted one drew.
+        jt.set_seed(zs.utils.derive_seed(args.seed, "epoch", epoch))
+        rng = np.random.default_rng(zs.utils.derive_seed(args.seed, "data", epoch))
         perm = rng.permutation(n_train)
         t0 = time.perf_counter()
         total = 0.0
@@ -198,6 +206,7 @@ def main(argv=None):
             if not math.isfinite(value):
                 raise FloatingPointError(f"loss is {value} at epoch {epoch + 1}")
             total -= value
+            maybe_kill(state["steps"] + step + 1)
         state["train_seconds"] += time.perf_counter() - t0
         state["steps"] += n_batches
         metrics = evaluate(model, q, data, args.eval_samples)
@@ -215,8 +224,17 @@ def main(argv=None):
                        f"{metrics['rmse']:.2f} (OLS {baseline['rmse']:.2f}), test LL "
                        f"{metrics['ll']:.3f} "
                        f"(OLS {baseline['ll']:.3f})")
-        save_checkpoint(ckpt_path, {"model": model, "q": q}, optimizer,
-                        dict(state, rng=rng.bit_generator.state), options)
+        record = {"epoch": epoch + 1, "step": state["steps"],
+                  "train_elbo_per_point": state["train_elbo"][-1],
+                  "test_rmse": metrics["rmse"], "test_ll": metrics["ll"],
+                  "noise_std": noise_std}
+        state["records"].append(record)
+        save_checkpoint(args.out_dir, objects, state, ckpt_options)
+        stream.append(record)
+        stream.write(dict(dataset="diabetes", epochs=state["epoch"],
+                          train_elbo_per_point=state["train_elbo"],
+                          test_rmse=state["test_rmse"], test_ll=state["test_ll"],
+                          complete=False, **options))
     bar.close()
 
     plot_learning_curves(state["test_rmse"], state["test_ll"], baseline,
@@ -240,9 +258,10 @@ def main(argv=None):
         "steps_per_second": state["steps"] / max(state["train_seconds"], 1e-9),
         "eval_samples": args.eval_samples,
         "backend": zs.kernels.get_backend(),
+        "complete": True,
         **options,
     }
-    write_json(os.path.join(args.out_dir, "metrics.json"), metrics)
+    stream.write(metrics)
     print(f"final: test RMSE {metrics['final_test_rmse']:.2f} (OLS "
           f"{baseline['rmse']:.2f}), test LL {metrics['final_test_ll']:.3f} (OLS "
           f"{baseline['ll']:.3f}); wrote {args.out_dir}/metrics.json and "

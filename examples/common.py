@@ -6,8 +6,10 @@ dependencies of zhusuan).
 """
 
 import json
+import math
 import os
-import pickle
+import signal
+import sys
 import tempfile
 
 import numpy as np
@@ -19,8 +21,13 @@ __all__ = [
     "save_image_grid",
     "plot_curves",
     "save_checkpoint",
-    "load_checkpoint",
+    "resume_checkpoint",
+    "checkpoint_path",
+    "CHECKPOINT_NAME",
+    "MetricsStream",
+    "check_training_args",
     "write_json",
+    "maybe_kill",
 ]
 
 
@@ -80,110 +87,132 @@ def plot_curves(curves, path, ylabel="ELBO (nats)", title=None):
     plt.close(fig)
 
 
-def _atomic_write(path, data):
-    """Write bytes to ``path`` so that a crash never leaves it half written."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+# -- files: atomic JSON, the metrics stream, checkpoints ------------------------------
+
+#: The checkpoint every example writes into its --out-dir (zs.utils format).
+CHECKPOINT_NAME = "checkpoint.zsc"
+#: The pickled checkpoints of earlier versions, refused on --resume.
+OLD_CHECKPOINT_NAME = "checkpoint.pkl"
 
 
 def write_json(path, obj):
-    _atomic_write(path, json.dumps(obj, indent=2).encode())
+    """Write ``obj`` as JSON to ``path`` atomically (an OSError names ``path``)."""
+    zs.utils.atomic_write(path, json.dumps(obj, indent=2).encode())
 
 
-def _to_numpy(x):
-    """Nested lists / dicts with every Jittor Var replaced by a numpy copy."""
-    import jittor as jt
+class MetricsStream:
+    """The per-epoch record of a run: ``metrics.jsonl`` gets one JSON line per
+    epoch (flushed and fsynced, so a crash loses no finished epoch) and
+    ``metrics.json`` is rewritten atomically after every epoch (and at the
+    end, with the final figures).
 
-    if isinstance(x, jt.Var):
-        return x.numpy()
-    if isinstance(x, dict):
-        return {k: _to_numpy(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return type(x)(_to_numpy(v) for v in x)
-    return x
-
-
-def _optimizer_state(opt):
-    """The optimiser's ``state_dict()`` (Jittor's format, which
-    ``jt.optim.Adam`` and ``zs.optim.Adam`` share) as numpy arrays, without
-    the parameters (saved with the modules) and their last gradients (the
-    next step computes new ones)."""
-    state = opt.state_dict()
-    defaults = dict(state["defaults"])
-    defaults["param_groups"] = [
-        {k: v for k, v in pg.items() if k not in ("params", "grads")}
-        for pg in defaults["param_groups"]]
-    return {"format": "state_dict", "state": _to_numpy({"defaults": defaults})}
-
-
-def _load_optimizer_state(opt, saved):
-    if saved.get("format") == "state_dict":
-        opt.load_state_dict(saved["state"])
-        return
-    # Checkpoints written before the state_dict format: Adam's moments per
-    # group ("values", "m") and the step count.
-    groups = [dict(g) for g in saved["groups"]]
-    opt.load_state_dict({"defaults": {"n_step": saved["n_step"],
-                                      "param_groups": groups}})
-
-
-def save_checkpoint(path, modules, optimizer, extra, options=None):
-    """Atomically save module weights, the optimiser's state and ``extra`` (a dict).
-
-    The optimiser (``jt.optim.Adam``, ``zs.optim.Adam`` or any Jittor-style
-    optimiser) is saved through its ``state_dict()``, so a checkpoint written
-    with one of Jittor's and zhusuan's Adam resumes with the other.
-
-    ``optimizer`` may be None (an SG-MCMC sampler's ``state_dict`` is the
-    whole chain state). ``options`` (a dict) records what a resumed run must
-    share with this one (batch size, latent size, data set, ...);
-    :func:`load_checkpoint` checks it.
+    ``records`` are the epochs already done: a resumed run passes those its
+    checkpoint carries, so that the stream equals an uninterrupted run's
+    (lines an interrupted run appended after its last checkpoint are dropped);
+    a new run passes none and starts an empty stream.
     """
-    state = {
-        "modules": {name: {k: v.numpy() for k, v in m.state_dict().items()}
-                    for name, m in modules.items()},
-        "optimizer": None if optimizer is None else _optimizer_state(optimizer),
-        "extra": extra,
-        "options": options,
-    }
-    _atomic_write(path, pickle.dumps(state, protocol=4))
+
+    def __init__(self, out_dir, records=()):
+        self.jsonl_path = os.path.join(out_dir, "metrics.jsonl")
+        self.json_path = os.path.join(out_dir, "metrics.json")
+        zs.utils.atomic_write(self.jsonl_path, "".join(
+            json.dumps(r) + "\n" for r in records).encode())
+
+    def append(self, record):
+        """Append one epoch's record to metrics.jsonl and make it durable."""
+        try:
+            with open(self.jsonl_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot write {self.jsonl_path}: "
+                                     f"{exc.strerror or exc}", self.jsonl_path) from exc
+
+    def write(self, metrics):
+        """Rewrite metrics.json atomically."""
+        write_json(self.json_path, metrics)
 
 
-def load_checkpoint(path, modules, optimizer, options=None):
-    """Restore what :func:`save_checkpoint` wrote; returns its ``extra``.
+def checkpoint_path(out_dir):
+    return os.path.join(out_dir, CHECKPOINT_NAME)
 
-    With ``options``, first compare them with those the checkpoint recorded:
-    continuing with another batch size, latent size, learning rate, seed or
-    data set would silently mix two experiments (or fail later on a shape),
-    so any difference stops the run with a message naming each option.
-    Checkpoints that recorded none are not checked.
-    """
+
+def save_checkpoint(out_dir, objects, state, options):
+    """Write ``<out_dir>/checkpoint.zsc`` atomically with
+    :func:`zhusuan.utils.save_checkpoint`: ``objects`` (modules, optimisers,
+    samplers by name), the loop's ``state`` and the run's ``options``."""
+    zs.utils.save_checkpoint(checkpoint_path(out_dir), objects, state=state,
+                             options=options)
+
+
+def resume_checkpoint(out_dir, objects, options):
+    """``--resume``: load ``<out_dir>/checkpoint.zsc`` into ``objects`` and
+    return the loop's state, or stop the program with a message that names
+    the file and the reason (no checkpoint, a checkpoint of the old pickle
+    format, a damaged file, options that differ from this run's)."""
+    path = checkpoint_path(out_dir)
+    if not os.path.exists(path):
+        old = os.path.join(out_dir, OLD_CHECKPOINT_NAME)
+        if os.path.exists(old):
+            raise SystemExit(
+                f"--resume: {old} is a checkpoint in the old pickle format; the "
+                f"checkpoint format changed ({CHECKPOINT_NAME}: JSON header, .npz "
+                "arrays and a SHA-256 checksum) and pickles are not loaded, since "
+                "unpickling runs whatever code the file carries. Start a new run "
+                "(without --resume, or with another --out-dir)")
+        raise SystemExit(f"--resume: no checkpoint at {path}")
     try:
-        with open(path, "rb") as f:
-            state = pickle.load(f)
-    except (OSError, pickle.UnpicklingError, EOFError) as exc:
-        raise RuntimeError(f"cannot read checkpoint {path}: {exc}") from exc
-    saved = state.get("options")
-    if options is not None and saved is not None:
-        diffs = [f"{k}={saved[k]!r} (this run: {v!r})"
-                 for k, v in options.items() if k in saved and saved[k] != v]
-        if diffs:
-            raise SystemExit(f"--resume: {path} was written with " + ", ".join(diffs)
-                             + "; run with the same options or another --out-dir")
-    for name, m in modules.items():
-        if name not in state["modules"]:
-            raise RuntimeError(f"checkpoint {path} has no weights for '{name}'")
-        m.load_state_dict(state["modules"][name])
-    if optimizer is not None:
-        _load_optimizer_state(optimizer, state["optimizer"])
-    return state["extra"]
+        return zs.utils.load_checkpoint(path, objects, options)
+    except zs.utils.CheckpointError as exc:
+        raise SystemExit(f"--resume: {exc}") from exc
+
+
+# -- command lines --------------------------------------------------------------------
+
+
+def check_out_dir(parser, out_dir):
+    """Create ``out_dir`` and check that a file can be written in it, so that a
+    read-only or impossible --out-dir fails before any training, naming it."""
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"--out-dir {out_dir}: cannot create it ({exc.strerror or exc})")
+    try:
+        fd, probe = tempfile.mkstemp(dir=out_dir, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        parser.error(f"--out-dir {out_dir} is not writable ({exc.strerror or exc})")
+
+
+def check_training_args(parser, args):
+    """The checks every training example shares: ``--max-steps`` >= 1 when
+    given, ``--lr`` finite and > 0 (when the program has one and it is set),
+    ``--out-dir`` writable. Errors go through ``parser.error`` and name the
+    flag."""
+    max_steps = getattr(args, "max_steps", None)
+    if max_steps is not None and max_steps < 1:
+        parser.error(f"--max-steps must be >= 1 when given, got {max_steps}")
+    lr = getattr(args, "lr", None)
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        parser.error(f"--lr must be a finite number > 0, got {lr}")
+    if getattr(args, "out_dir", None) is not None:
+        check_out_dir(parser, args.out_dir)
+    return args
+
+
+# -- fault injection for the tests ----------------------------------------------------
+
+KILL_ENV = "ZHUSUAN_TEST_KILL_AT_STEP"
+
+
+def maybe_kill(global_step):
+    """With ``$ZHUSUAN_TEST_KILL_AT_STEP=N``, SIGKILL this process right after
+    its training step N (counted over the whole run, from 1): the tests'
+    deterministic stand-in for ``kill -9`` at a chosen point."""
+    target = os.environ.get(KILL_ENV)
+    if target and int(target) == global_step:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGKILL)

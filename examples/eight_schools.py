@@ -21,7 +21,7 @@ errors. ``metrics.json`` reports ours next to them, with our Monte-Carlo
 standard errors, and the divergences, R-hat and bulk/tail ESS.
 
 Writes into ``--out-dir``: ``metrics.json``, ``summary.txt``, ``trace.png``,
-``draws.npz`` and ``checkpoint.pkl`` (the sampler's ``state_dict``).
+``draws.npz`` and ``checkpoint.zsc`` (the sampler's ``state_dict``).
 
 Run: ``python examples/eight_schools.py`` (see ``--help``).
 """
@@ -163,7 +163,7 @@ def main(argv=None):
                               names=["mu", "tau", "theta"], max_elements=3,
                               title=f"eight schools, {args.sampler.upper()} "
                                     f"({c} chains)")
-    save_checkpoint(os.path.join(args.out_dir, "checkpoint.pkl"), {}, None,
+    save_checkpoint(args.out_dir, {},
                     {"sampler_state": sampler.state_dict()}, {"seed": args.seed})
     print(summ)
     print(f"{args.sampler.upper()}: {seconds:.1f} s, divergences {sm['divergences']} "

@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zhusuan as zs  # noqa: E402
 
 import vae  # noqa: E402
+from common import write_json  # noqa: E402
 
 
 def iw_objective(generator, variational, args):
@@ -34,7 +35,7 @@ def main(argv=None):
     metrics = vae.train(args, iw_objective, f"IWAE (k={args.k})",
                         bound_name=f"IW bound (k={args.k})")
     metrics["bound_k"] = args.k
-    vae.write_json(os.path.join(args.out_dir, "metrics.json"), metrics)
+    write_json(os.path.join(args.out_dir, "metrics.json"), metrics)
     return metrics
 
 

@@ -46,8 +46,12 @@ after 3000 steps (mean 2.7).
 Writes into ``--out-dir``: ``metrics.json`` (per-epoch train/test
 log-likelihood and bits/dim, wall time and steps/s per epoch, the final
 figures and the options), ``samples.png`` (64 samples, clipped to [0, 1]),
-``learning_curve.png`` (bits/dim per epoch), and ``checkpoint.pkl``
-(written atomically every epoch; ``--resume`` goes on from it).
+``learning_curve.png`` (bits/dim per epoch), ``metrics.jsonl`` (one line
+per epoch, fsynced; ``metrics.json`` is rewritten atomically every epoch too)
+and ``checkpoint.zsc`` (``zs.utils`` format, written atomically before the
+first step and every epoch; ``--resume`` goes on from it exactly as the
+interrupted run would have: each epoch's draws are seeded from ``--seed`` and
+the epoch).
 
 Run: ``python examples/nice.py`` (see ``--help``).
 """
@@ -66,13 +70,17 @@ import zhusuan  # noqa: E402,F401  (sets up Jittor before it is imported)
 import jittor as jt  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+import zhusuan as zs  # noqa: E402
+
 from common import (  # noqa: E402
-    load_checkpoint,
+    MetricsStream,
+    check_training_args,
     load_dataset,
+    maybe_kill,
     plot_curves,
+    resume_checkpoint,
     save_checkpoint,
     save_image_grid,
-    write_json,
 )
 from zhusuan.framework import BayesianNet  # noqa: E402
 from zhusuan.transforms import *  # noqa: E402,F401,F403  (upstream's imports)
@@ -151,7 +159,7 @@ def build_parser():
                    help="hidden layers of the coupling networks (upstream: 5)")
     p.add_argument("--out-dir", default="results/nice")
     p.add_argument("--resume", action="store_true",
-                   help="continue from <out-dir>/checkpoint.pkl")
+                   help="continue from <out-dir>/checkpoint.zsc")
     p.add_argument("--max-steps", type=int, default=None,
                    help="stop each epoch after this many steps (for smoke tests)")
     p.add_argument("--test-n", type=int, default=None,
@@ -165,39 +173,38 @@ def parse_args(argv=None):
     for name in ("epochs", "batch_size", "coupling", "mid_dim", "hidden"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
-    for name in ("max_steps", "test_n"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1")
-    return args
+    if args.test_n is not None and args.test_n < 1:
+        p.error("--test-n must be >= 1")
+    return check_training_args(p, args)
 
 
 def main(argv=None):
     args = parse_args(argv)
     t_start = time.perf_counter()
     os.makedirs(args.out_dir, exist_ok=True)
-    ckpt_path = os.path.join(args.out_dir, "checkpoint.pkl")
 
     dataset, x_train, x_test = load_dataset(args.dataset, args.data_dir)
     n_dim = x_train.shape[1]
     x_test_dq = test_set(x_test, args.seed, args.test_n)
-    rng = np.random.default_rng(args.seed)
-    jt.set_global_seed(args.seed)
+    jt.set_global_seed(args.seed)  # the initial weights
 
     model = NICE(args.coupling, n_dim, args.mid_dim, args.hidden)
     optimizer = jt.optim.Adam(model.parameters(), args.lr, eps=1e-4)
 
     state = {"epoch": 0, "train_ll": [], "train_bpd": [], "test_ll": [], "test_bpd": [],
-             "epoch_seconds": [], "steps_per_second": [], "steps": 0}
+             "epoch_seconds": [], "steps_per_second": [], "steps": 0, "records": []}
     options = {"dataset": dataset, "batch_size": args.batch_size, "lr": args.lr,
                "seed": args.seed, "coupling": args.coupling, "mid_dim": args.mid_dim,
                "hidden": args.hidden}
+    objects = {"nice": model, "optimizer": optimizer}
     if args.resume:
-        if not os.path.exists(ckpt_path):
-            raise SystemExit(f"--resume: no checkpoint at {ckpt_path}")
-        state = load_checkpoint(ckpt_path, {"nice": model}, optimizer, options)
-        rng.bit_generator.state = state.pop("rng")
-        jt.set_global_seed(args.seed + state["epoch"])
-        print(f"resumed from {ckpt_path} after epoch {state['epoch']}")
+        state = resume_checkpoint(args.out_dir, objects, dict(options,
+                                                              max_steps=args.max_steps))
+        print(f"resumed from {args.out_dir} after epoch {state['epoch']}")
+    else:
+        save_checkpoint(args.out_dir, objects, state,
+                        dict(options, max_steps=args.max_steps))
+    stream = MetricsStream(args.out_dir, state["records"])
     n_params = sum(int(np.prod(p.shape)) for p in model.parameters())
     print(f"{dataset}: {len(x_train)} train, {len(x_test_dq)} test images; NICE with "
           f"{args.coupling} couplings of {args.hidden} x {args.mid_dim} units "
@@ -205,9 +212,13 @@ def main(argv=None):
 
     bs = args.batch_size
     num_batches = math.ceil(len(x_train) / bs)
-    if args.max_steps:
+    if args.max_steps is not None:
         num_batches = min(num_batches, args.max_steps)
     for epoch in range(state["epoch"], args.epochs):
+        # Every draw of an epoch is seeded from (seed, epoch): a run resumed
+        # from the last finished epoch draws what the uninterrupted one drew.
+        jt.set_seed(zs.utils.derive_seed(args.seed, "epoch", epoch))
+        rng = np.random.default_rng(zs.utils.derive_seed(args.seed, "data", epoch))
         x_epoch = dequantize(x_train[rng.permutation(len(x_train))], rng)
         bar = tqdm(range(num_batches), desc=f"epoch {epoch + 1}/{args.epochs}",
                    unit="step", leave=False, mininterval=BAR_INTERVAL)
@@ -223,6 +234,7 @@ def main(argv=None):
                                          f"{epoch + 1}, step {step}")
             ll_sum += value * len(xb)
             n_seen += len(xb)
+            maybe_kill(state["steps"] + step + 1)
             if step % 20 == 0:
                 bar.set_postfix(bpd=f"{bits_per_dim(value, n_dim):.3f}", refresh=False)
         seconds = time.perf_counter() - t0
@@ -241,9 +253,19 @@ def main(argv=None):
               f"({state['train_bpd'][-1]:.3f} bits/dim), test {test_ll:.1f} nats "
               f"({state['test_bpd'][-1]:.3f} bits/dim), {num_batches / seconds:.1f} "
               "steps/s")
-        save_checkpoint(ckpt_path, {"nice": model}, optimizer,
-                        dict(state, rng=rng.bit_generator.state), options)
+        record = {"epoch": epoch + 1, "step": state["steps"], "train_ll": train_ll,
+                  "test_ll": test_ll, "train_bpd": state["train_bpd"][-1],
+                  "test_bpd": state["test_bpd"][-1], "seconds": seconds}
+        state["records"].append(record)
+        save_checkpoint(args.out_dir, objects, state,
+                        dict(options, max_steps=args.max_steps))
+        stream.append(record)
+        stream.write(dict(options, epochs=state["epoch"],
+                          train_ll=state["train_ll"], train_bpd=state["train_bpd"],
+                          test_ll_per_epoch=state["test_ll"],
+                          test_bpd_per_epoch=state["test_bpd"], complete=False))
 
+    jt.set_seed(zs.utils.derive_seed(args.seed, "samples"))
     with jt.no_grad():
         samples = model.sample(64).numpy()
     save_image_grid(np.clip(samples, 0.0, 1.0),
@@ -271,9 +293,10 @@ def main(argv=None):
         "train_seconds": train_seconds,
         "wall_seconds": time.perf_counter() - t_start,
         "n_parameters": n_params,
+        "complete": True,
         **options,
     }
-    write_json(os.path.join(args.out_dir, "metrics.json"), metrics)
+    stream.write(metrics)
     print(f"test log-likelihood {metrics['test_ll']:.2f} nats per image, "
           f"{metrics['test_bpd']:.4f} bits/dim; wrote {args.out_dir}/metrics.json")
     return metrics

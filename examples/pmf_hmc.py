@@ -29,7 +29,7 @@ the diagnostics (R-hat, ESS) are those of the predictions of the first 20
 test ratings.
 
 Writes into ``--out-dir``: ``metrics.json``, ``predictions.npz`` (test
-pairs, predictions, held-out ratings, truth) and ``checkpoint.pkl`` (both
+pairs, predictions, held-out ratings, truth) and ``checkpoint.zsc`` (both
 samplers' ``state_dict``).
 
 Run: ``python examples/pmf_hmc.py`` (see ``--help``).
@@ -245,7 +245,7 @@ def main(argv=None):
     write_json(os.path.join(args.out_dir, "metrics.json"), metrics)
     np.savez(os.path.join(args.out_dir, "predictions.npz"), users=test_u, items=test_i,
              prediction=prediction, ratings=y, truth=truth)
-    save_checkpoint(os.path.join(args.out_dir, "checkpoint.pkl"), {}, None,
+    save_checkpoint(args.out_dir, {},
                     {"sampler_states": {b: s.state_dict()
                                         for b, s in samplers.items()}},
                     {"seed": args.seed, "data_seed": args.data_seed})

@@ -35,8 +35,12 @@ afresh every epoch, test images once with a fixed seed. Writes into
   draw of the latents from q), ``prior_samples.png`` (pixel probabilities
   given a draw from the prior);
 * ``learning_curve.png``;
-* ``checkpoint.pkl`` (written atomically every epoch; ``--resume`` goes on
-  from it).
+* ``metrics.jsonl`` (one line per epoch, appended and fsynced as it ends;
+  ``metrics.json`` is also rewritten atomically after every epoch);
+* ``checkpoint.zsc`` (``zs.utils`` format, written atomically before the first
+  step and after every epoch; ``--resume`` goes on from it exactly as the
+  interrupted run would have: every draw is seeded from ``--seed`` and the
+  epoch).
 
 :func:`run` is the training driver shared with ``vae_bernoulli_latent.py``.
 
@@ -61,12 +65,14 @@ from jittor import nn  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from common import (  # noqa: E402
-    load_checkpoint,
+    MetricsStream,
+    check_training_args,
     load_dataset,
+    maybe_kill,
     plot_curves,
+    resume_checkpoint,
     save_checkpoint,
     save_image_grid,
-    write_json,
 )
 from vae import BAR_INTERVAL, batches, evaluate_ll  # noqa: E402
 from zhusuan import BayesianNet  # noqa: E402
@@ -174,7 +180,8 @@ def build_parser(description, out_dir):
     p.add_argument("--backend", choices=["auto", *zs.kernels.BACKENDS], default="auto",
                    help="kernel backend (auto: the fastest available)")
     p.add_argument("--resume", action="store_true",
-                   help="continue from <out-dir>/checkpoint.pkl")
+                   help="continue from <out-dir>/checkpoint.zsc (the last finished "
+                        "epoch), exactly as the interrupted run would have gone on")
     p.add_argument("--max-steps", type=int, default=None,
                    help="stop each epoch after this many steps (for smoke tests)")
     p.add_argument("--bound-every", type=int, default=5,
@@ -187,12 +194,10 @@ def check_args(p, args, positive=()):
     for name in ("epochs", "batch_size", "is_k", "bound_every", *positive):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
-    for name in ("is_n", "eval_n", "max_steps"):
+    for name in ("is_n", "eval_n"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
-    if not args.lr > 0:
-        p.error("--lr must be > 0")
-    return args
+    return check_training_args(p, args)
 
 
 def set_batch_size(setup, n):
@@ -227,42 +232,44 @@ def run(args, build):
         zs.kernels.set_backend(args.backend)
     backend = zs.kernels.get_backend()
     os.makedirs(args.out_dir, exist_ok=True)
-    ckpt_path = os.path.join(args.out_dir, "checkpoint.pkl")
 
     dataset, x_train, x_test = load_dataset(args.dataset, args.data_dir)
     x_test_bin = zs.datasets.binarize_fixed(x_test, seed=args.seed)
     eval_n = len(x_test) if args.eval_n is None else min(args.eval_n, len(x_test))
     is_n = len(x_test) if args.is_n is None else min(args.is_n, len(x_test))
-    rng = np.random.default_rng(args.seed)
-    jt.set_global_seed(args.seed)
+    jt.set_global_seed(args.seed)  # the initial weights
 
     bs = args.batch_size
     setup = build(args, x_train.shape[1])
     optimizer = jt.optim.Adam(setup.param_groups, args.lr)
 
     state = {"epoch": 0, "train_bound": [], "test_bound": [], "train_seconds": 0.0,
-             "steps": 0}
+             "steps": 0, "records": [], "objective_state": {}}
     # What a resumed run must share with the run that wrote the checkpoint.
     options = dict(setup.info, title=setup.title, dataset=dataset, batch_size=bs,
-                   lr=args.lr, seed=args.seed)
+                   lr=args.lr, seed=args.seed, max_steps=args.max_steps)
+    objects = dict(setup.modules, optimizer=optimizer)
     if args.resume:
-        if not os.path.exists(ckpt_path):
-            raise SystemExit(f"--resume: no checkpoint at {ckpt_path}")
-        state = load_checkpoint(ckpt_path, setup.modules, optimizer, options)
-        rng.bit_generator.state = state.pop("rng")
-        for name, value in state.pop("objective_state").items():
+        state = resume_checkpoint(args.out_dir, objects, options)
+        for name, value in state["objective_state"].items():
+            if isinstance(value, np.ndarray):
+                value = jt.array(value)
             setattr(setup.objective, name, value)
-        print(f"resumed from {ckpt_path} after epoch {state['epoch']}")
+        print(f"resumed from {args.out_dir} after epoch {state['epoch']}")
+    else:
+        save_checkpoint(args.out_dir, objects, state, options)
+    stream = MetricsStream(args.out_dir, state["records"])
     print(f"{setup.title}; backend: {backend}; {dataset}: {len(x_train)} train, "
           f"{len(x_test)} test images")
 
     num_batches = len(x_train) // bs  # drop the last partial batch
-    if args.max_steps:
+    if args.max_steps is not None:
         num_batches = min(num_batches, args.max_steps)
     for epoch in range(state["epoch"], args.epochs):
-        # Reseeding per epoch makes a resumed run draw what an uninterrupted
-        # one would have drawn.
-        jt.set_global_seed(args.seed + 7919 * (epoch + 1))
+        # Every draw of an epoch is seeded from (seed, epoch), so a run resumed
+        # from the last finished epoch draws what the uninterrupted one drew.
+        jt.set_seed(zs.utils.derive_seed(args.seed, "epoch", epoch))
+        rng = np.random.default_rng(zs.utils.derive_seed(args.seed, "data", epoch))
         order = rng.permutation(len(x_train))[:num_batches * bs]
         x_epoch = zs.datasets.binarize(x_train[order], rng)  # only what is used
         set_batch_size(setup, bs)
@@ -287,6 +294,7 @@ def run(args, build):
             optimizer.step(loss)
             value = loss.item()
             check_finite(value, "training loss", epoch + 1, step, global_step)
+            maybe_kill(global_step + 1)
             run_loss += (1.0 if step == 0 else 0.02) * (value - run_loss)
             if step % 20 == 0:
                 # refresh=False: redraw at tqdm's own pace (mininterval).
@@ -304,18 +312,26 @@ def run(args, build):
         print(f"epoch {epoch + 1}/{args.epochs}: train bound "
               f"{state['train_bound'][-1]:.2f}, test bound {test_bound:.2f} "
               f"({num_batches / seconds:.2f} steps/s)")
-        objective_state = {n: getattr(setup.objective, n)
-                           for n in setup.objective_state}
-        save_checkpoint(ckpt_path, setup.modules, optimizer,
-                        dict(state, rng=rng.bit_generator.state,
-                             objective_state=objective_state), options)
+        state["objective_state"] = {n: getattr(setup.objective, n)
+                                    for n in setup.objective_state}
+        record = {"epoch": epoch + 1, "step": state["steps"],
+                  "train_bound": state["train_bound"][-1], "test_bound": test_bound,
+                  "seconds": seconds}
+        state["records"].append(record)
+        save_checkpoint(args.out_dir, objects, state, options)
+        stream.append(record)
+        stream.write(dict(dataset=dataset, epochs=state["epoch"], **setup.info,
+                          train_bound=state["train_bound"],
+                          test_bound=state["test_bound"], complete=False))
 
+    jt.set_seed(zs.utils.derive_seed(args.seed, "pictures"))
     save_pictures(setup, x_test, x_test_bin, args.out_dir)
     plot_curves({"train bound": state["train_bound"],
                  "test bound": state["test_bound"]},
                 os.path.join(args.out_dir, "learning_curve.png"), ylabel="bound (nats)",
                 title=f"{setup.title}\non {dataset} ({backend} backend)")
 
+    jt.set_seed(zs.utils.derive_seed(args.seed, "test_ll"))
     ll = evaluate_ll(setup.generator, setup.variational, x_test_bin[:is_n], EVAL_BATCH,
                      args.is_k)
     set_batch_size(setup, bs)
@@ -339,8 +355,9 @@ def run(args, build):
         "batch_size": bs,
         "lr": args.lr,
         "seed": args.seed,
+        "complete": True,
     }
-    write_json(os.path.join(args.out_dir, "metrics.json"), metrics)
+    stream.write(metrics)
     print(f"wrote {args.out_dir}/metrics.json and pictures")
     return metrics
 

@@ -11,11 +11,17 @@ same update). Writes into ``--out-dir``:
 * ``metrics.json``: dataset, epochs, train/test ELBO per epoch, test_ll, is_k,
   is_n, train_seconds, steps_per_second, backend, optimizer (and, with
   ``--ll-method ais|both``, the annealed-importance-sampling estimate
-  test_ll_ais with its standard error, and IS on the same images);
+  test_ll_ais with its standard error, and IS on the same images); rewritten
+  atomically after every epoch (``"complete": false`` until the end);
+* ``metrics.jsonl``: one line per epoch (epoch, step, train/test ELBO,
+  seconds), appended and fsynced as each epoch ends;
 * ``test_images.png``, ``reconstructions.png``, ``prior_samples.png``;
 * ``learning_curve.png``;
-* ``checkpoint.pkl`` (written atomically every epoch; ``--resume`` goes on
-  from it).
+* ``checkpoint.zsc`` (``zs.utils.save_checkpoint``: written atomically before
+  the first step, every ``--checkpoint-every`` steps and after every epoch;
+  ``--resume`` goes on from it and computes what the uninterrupted run would
+  have, bit for bit: every random draw is seeded from ``--seed`` and its place
+  in the run, see ``docs/design.md``).
 
 Run: ``python examples/vae.py`` (see ``--help``).
 """
@@ -36,12 +42,14 @@ from jittor import nn  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from common import (  # noqa: E402
-    load_checkpoint,
+    MetricsStream,
+    check_training_args,
     load_dataset,
+    maybe_kill,
     plot_curves,
+    resume_checkpoint,
     save_checkpoint,
     save_image_grid,
-    write_json,
 )
 from zhusuan import BayesianNet  # noqa: E402
 
@@ -121,6 +129,8 @@ def build_parser(description=None, out_dir="results/vae"):
                    help="importance samples per test image for the log-likelihood")
     p.add_argument("--is-n", type=int, default=None,
                    help="test images for the log-likelihood (default: all)")
+    p.add_argument("--eval-n", type=int, default=None,
+                   help="test images for the per-epoch test ELBO (default: all)")
     p.add_argument("--backend", choices=["auto", *zs.kernels.BACKENDS], default="auto",
                    help="kernel backend (auto: the fastest available)")
     p.add_argument("--optimizer", choices=["zhusuan", "jittor"], default="zhusuan",
@@ -128,9 +138,13 @@ def build_parser(description=None, out_dir="results/vae"):
                         "the kernel backend) or Jittor's jt.optim.Adam; same math, and "
                         "checkpoints of either resume with the other")
     p.add_argument("--resume", action="store_true",
-                   help="continue from <out-dir>/checkpoint.pkl")
+                   help="continue from <out-dir>/checkpoint.zsc, exactly as the "
+                        "interrupted run would have gone on")
+    p.add_argument("--checkpoint-every", type=int, default=0,
+                   help="also checkpoint every N training steps (0: only before the "
+                        "first step and after each epoch)")
     p.add_argument("--max-steps", type=int, default=None,
-                   help="stop each epoch after this many steps (for smoke tests)")
+                   help="stop each epoch after this many steps (>= 1; for smoke tests)")
     p.add_argument("--log-losses", type=int, default=0,
                    help="record the first N training losses in metrics.json")
     add_ais_args(p)
@@ -190,9 +204,12 @@ def check_args(p, args):
                  "ais_temperatures", "ais_leapfrogs"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
-    if args.is_n is not None and args.is_n < 1:
-        p.error("--is-n must be >= 1")
-    return args
+    for name in ("is_n", "eval_n"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.checkpoint_every < 0:
+        p.error(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
+    return check_training_args(p, args)
 
 
 def parse_args(argv=None):
@@ -256,17 +273,23 @@ def train(args, make_objective, title, bound_name="ELBO"):
     """Train, evaluate and write every output; ``make_objective(generator,
     variational, args)`` builds the objective (its call is the cost, its
     ``bound`` the per-data-point bound reported as the ELBO columns, named
-    ``bound_name`` in the log and the learning curve)."""
+    ``bound_name`` in the log and the learning curve).
+
+    Every random draw is seeded from ``args.seed`` and its place in the run
+    (``zs.utils.derive_seed``): the data order and binarisation of an epoch
+    from the epoch, a training step's noise from the global step, the
+    evaluations from their epoch or name. A run resumed from a checkpoint
+    therefore repeats the uninterrupted run exactly.
+    """
     if args.backend != "auto":
         zs.kernels.set_backend(args.backend)
     backend = zs.kernels.get_backend()
     os.makedirs(args.out_dir, exist_ok=True)
-    ckpt_path = os.path.join(args.out_dir, "checkpoint.pkl")
 
     dataset, x_train, x_test = load_dataset(args.dataset, args.data_dir)
     x_test_bin = zs.datasets.binarize_fixed(x_test, seed=args.seed)
-    rng = np.random.default_rng(args.seed)
-    jt.set_global_seed(args.seed)
+    eval_n = len(x_test) if args.eval_n is None else min(args.eval_n, len(x_test))
+    jt.set_global_seed(args.seed)  # the initial weights
 
     x_dim, bs = x_train.shape[1], args.batch_size
     generator = Generator(x_dim, args.z_dim, bs)
@@ -274,64 +297,108 @@ def train(args, make_objective, title, bound_name="ELBO"):
     model = make_objective(generator, variational, args)
     opt_choice = getattr(args, "optimizer", "zhusuan")
     optimizer = make_optimizer(opt_choice, model.parameters(), args.lr)
+    objects = {"generator": generator, "variational": variational,
+               "optimizer": optimizer}
 
-    state = {"epoch": 0, "train_elbo": [], "test_elbo": [], "train_seconds": 0.0,
-             "steps": 0, "losses": []}
+    # "steps" counts the run's training steps, "epoch_step" those of the
+    # current epoch; the sums belong to the current epoch.
+    state = {"epoch": 0, "steps": 0, "epoch_step": 0, "elbo_sum": 0.0,
+             "run_sum": 0.0, "epoch_seconds": 0.0, "train_elbo": [],
+             "test_elbo": [], "train_seconds": 0.0, "losses": [], "records": []}
     # What a resumed run must share with the run that wrote the checkpoint.
     options = {"dataset": dataset, "batch_size": bs, "z_dim": args.z_dim,
-               "lr": args.lr, "seed": args.seed, "objective": title}
+               "lr": args.lr, "seed": args.seed, "objective": title,
+               "max_steps": args.max_steps, "eval_n": eval_n}
     if args.resume:
-        if not os.path.exists(ckpt_path):
-            raise SystemExit(f"--resume: no checkpoint at {ckpt_path}")
-        state = load_checkpoint(ckpt_path, {"generator": generator,
-                                            "variational": variational}, optimizer,
-                                options)
-        rng.bit_generator.state = state.pop("rng")
-        jt.set_global_seed(args.seed + state["epoch"])
-        print(f"resumed from {ckpt_path} after epoch {state['epoch']}")
+        state = resume_checkpoint(args.out_dir, objects, options)
+        print(f"resumed from {args.out_dir} after epoch {state['epoch']}, step "
+              f"{state['steps']}")
+    else:
+        save_checkpoint(args.out_dir, objects, state, options)
+    stream = MetricsStream(args.out_dir, state["records"])
     opt_name = (f"zs.optim.Adam ({optimizer.backend})" if opt_choice == "zhusuan"
                 else "jt.optim.Adam")
     print(f"backend: {backend}; optimizer: {opt_name}; {dataset}: {len(x_train)} "
           f"train, {len(x_test)} test images")
 
+    def summary():
+        return {
+            "dataset": dataset,
+            "epochs": state["epoch"],
+            "train_elbo": state["train_elbo"],
+            "test_elbo": state["test_elbo"],
+            "train_seconds": state["train_seconds"],
+            "steps": state["steps"],
+            "eval_n": eval_n,
+            "steps_per_second": state["steps"] / max(state["train_seconds"], 1e-9),
+            "backend": backend,
+            "optimizer": opt_name,
+            "batch_size": bs,
+            "z_dim": args.z_dim,
+            "lr": args.lr,
+            "seed": args.seed,
+        }
+
     num_batches = len(x_train) // bs  # the tutorial drops the last partial batch
-    if args.max_steps:
+    if args.max_steps is not None:
         num_batches = min(num_batches, args.max_steps)
     for epoch in range(state["epoch"], args.epochs):
-        x_epoch = zs.datasets.binarize(x_train[rng.permutation(len(x_train))], rng)
-        bar = tqdm(range(num_batches), desc=f"epoch {epoch + 1}/{args.epochs}",
-                   unit="step", leave=False, mininterval=BAR_INTERVAL)
+        rng = np.random.default_rng(zs.utils.derive_seed(args.seed, "data", epoch))
+        order = rng.permutation(len(x_train))[:num_batches * bs]
+        x_epoch = zs.datasets.binarize(x_train[order], rng)  # only what is used
+        bar = tqdm(range(state["epoch_step"], num_batches),
+                   desc=f"epoch {epoch + 1}/{args.epochs}", unit="step", leave=False,
+                   mininterval=BAR_INTERVAL)
         t0 = time.perf_counter()
-        run_sum, elbo_sum = 0.0, 0.0
         for step in bar:
+            jt.set_seed(zs.utils.derive_seed(args.seed, "step", state["steps"]))
             x = jt.array(x_epoch[step * bs:(step + 1) * bs])
             loss = model({'x': x})
             optimizer.step(loss)
             value = loss.item()
             if not math.isfinite(value):
-                raise FloatingPointError(f"loss is {value} at epoch {epoch + 1}, step {step}")
+                raise FloatingPointError(f"loss is {value} at epoch {epoch + 1}, step "
+                                         f"{step} (global step {state['steps'] + 1})")
             if len(state["losses"]) < args.log_losses:
                 state["losses"].append(value)
-            elbo_sum -= value
-            run_sum = value if step == 0 else 0.98 * run_sum + 0.02 * value
+            state["elbo_sum"] -= value
+            state["run_sum"] = (value if step == 0
+                                else 0.98 * state["run_sum"] + 0.02 * value)
+            state["steps"] += 1
+            state["epoch_step"] = step + 1
             if step % 20 == 0:
-                bar.set_postfix(loss=f"{run_sum:.2f}", refresh=False)
-        seconds = time.perf_counter() - t0
+                bar.set_postfix(loss=f"{state['run_sum']:.2f}", refresh=False)
+            maybe_kill(state["steps"])
+            if (args.checkpoint_every and state["steps"] % args.checkpoint_every == 0
+                    and step + 1 < num_batches):
+                now = time.perf_counter()
+                state["epoch_seconds"] += now - t0
+                t0 = now
+                save_checkpoint(args.out_dir, objects, state, options)
+        seconds = state["epoch_seconds"] + time.perf_counter() - t0
         state["train_seconds"] += seconds
-        state["steps"] += num_batches
         bar.close()
-        test_elbo = evaluate_elbo(model, generator, variational, x_test_bin, bs)
-        state["train_elbo"].append(elbo_sum / num_batches)
+        jt.set_seed(zs.utils.derive_seed(args.seed, "eval", epoch))
+        test_elbo = evaluate_elbo(model, generator, variational, x_test_bin[:eval_n],
+                                  bs)
+        state["train_elbo"].append(state["elbo_sum"] / num_batches)
         state["test_elbo"].append(test_elbo)
         state["epoch"] = epoch + 1
+        record = {"epoch": epoch + 1, "step": state["steps"],
+                  "train_elbo": state["train_elbo"][-1], "test_elbo": test_elbo,
+                  "seconds": seconds}
+        state["records"].append(record)
+        state.update(epoch_step=0, elbo_sum=0.0, run_sum=0.0, epoch_seconds=0.0)
         print(f"epoch {epoch + 1}/{args.epochs}: train {bound_name} "
               f"{state['train_elbo'][-1]:.2f}, test {bound_name} {test_elbo:.2f} "
               f"({num_batches / seconds:.1f} steps/s)")
-        save_checkpoint(ckpt_path, {"generator": generator, "variational": variational},
-                        optimizer, dict(state, rng=rng.bit_generator.state), options)
+        save_checkpoint(args.out_dir, objects, state, options)
+        stream.append(record)
+        stream.write(dict(summary(), complete=False))
 
     # Pictures: test images, their reconstructions, samples from the prior.
     n_show = 64
+    jt.set_seed(zs.utils.derive_seed(args.seed, "pictures"))
     with jt.no_grad():
         xb = x_test_bin[:bs]
         q = variational({'x': jt.array(xb)})
@@ -350,36 +417,24 @@ def train(args, make_objective, title, bound_name="ELBO"):
     ll_method = getattr(args, "ll_method", "is")
     ll, test_ll = None, None
     if ll_method in ("is", "both"):
+        jt.set_seed(zs.utils.derive_seed(args.seed, "test_ll"))
         ll = evaluate_ll(generator, variational, x_test_bin[:is_n], bs, args.is_k)
         test_ll = float(ll.mean())
         np.save(os.path.join(args.out_dir, "test_ll.npy"), ll)  # per image, for subsets
         print(f"test log-likelihood (k={args.is_k}, {is_n} images): {test_ll:.2f} nats")
-    ais = (ais_metrics(generator, variational, x_test_bin, ll, bs, args)
-           if ll_method in ("ais", "both") else {})
+    ais = {}
+    if ll_method in ("ais", "both"):
+        jt.set_seed(zs.utils.derive_seed(args.seed, "ais"))
+        ais = ais_metrics(generator, variational, x_test_bin, ll, bs, args)
     if test_ll is None:
         test_ll = ais["test_ll_ais"]
 
-    metrics = {
-        "dataset": dataset,
-        "epochs": state["epoch"],
-        "train_elbo": state["train_elbo"],
-        "test_elbo": state["test_elbo"],
-        "test_ll": test_ll,
-        "is_k": args.is_k,
-        "is_n": is_n,
-        "train_seconds": state["train_seconds"],
-        "steps_per_second": state["steps"] / max(state["train_seconds"], 1e-9),
-        "backend": backend,
-        "optimizer": opt_name,
-        "batch_size": bs,
-        "z_dim": args.z_dim,
-        "lr": args.lr,
-        "seed": args.seed,
-    }
+    metrics = summary()
+    metrics.update(test_ll=test_ll, is_k=args.is_k, is_n=is_n, complete=True)
     if args.log_losses:
         metrics["first_losses"] = state["losses"]
     metrics.update(ais)
-    write_json(os.path.join(args.out_dir, "metrics.json"), metrics)
+    stream.write(metrics)
     print(f"wrote {args.out_dir}/metrics.json and pictures")
     return metrics
 

@@ -10,13 +10,12 @@ burn-in/thin rule. Resuming must reproduce the first run's epochs exactly.
 
 import json
 import os
-import pickle
 import sys
 
 import numpy as np
 import pytest
 
-import zhusuan as zs  # noqa: F401  (configures Jittor first)
+import zhusuan as zs  # (configures Jittor first)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "examples"))
@@ -73,7 +72,7 @@ def check_metrics(metrics, out, epochs):
     with open(os.path.join(out, "metrics.json")) as f:
         saved = json.load(f)
     assert saved == json.loads(json.dumps(metrics))
-    for name in ("metrics.json", "learning_curve.png", "checkpoint.pkl"):
+    for name in ("metrics.json", "learning_curve.png", "checkpoint.zsc"):
         assert os.path.getsize(os.path.join(out, name)) > 0, name
     assert saved["epochs"] == epochs
     assert len(saved["test_rmse"]) == len(saved["test_ll"]) == epochs
@@ -118,16 +117,15 @@ def test_bnn_sgmcmc_runs_and_resumes(tmp_path, sampler):
     # Updates t = 1, 2, ... ; kept after the burn-in epochs when t % thin == 0.
     kept = [t for t in range(burn_in * steps + 1, epochs * steps + 1) if t % thin == 0]
     assert saved["n_samples"] == len(kept) * chains
-    with open(os.path.join(out, "checkpoint.pkl"), "rb") as f:
-        ckpt = pickle.load(f)
-    state = ckpt["modules"]["sampler"]
+    ckpt = zs.utils.read_checkpoint(os.path.join(out, "checkpoint.zsc"))
+    state = ckpt.objects["sampler"]
     assert state["latent:w1"].shape == (chains, bnn_common.HIDDEN, 11)
     assert state["latent:y_logstd"].shape == (chains, 1)
     assert int(state["t"][0]) == epochs * steps
     # The reported log-likelihood is the mixture of the kept samples' Normal
     # predictives, recomputed here in the original units with scipy.
     data = bnn_common.load_diabetes_split()
-    extra = ckpt["extra"]
+    extra = ckpt.state
     mean = np.concatenate(extra["kept_mean"]) * data["y_std"] + data["y_mean"]
     sd = np.exp(np.concatenate(extra["kept_logstd"]))[:, None] * data["y_std"]
     ll = np.log(stats.norm.pdf(data["raw_y_test"], mean, sd).mean(0)).mean()

@@ -23,7 +23,6 @@ import itertools
 import json
 import math
 import os
-import pickle
 import sys
 
 import numpy as np
@@ -44,7 +43,7 @@ needs_data = pytest.mark.skipif(
 
 TINY = ["--dataset", "fashion-mnist", "--max-steps", "3", "--batch-size", "32",
         "--eval-n", "64", "--is-n", "32", "--is-k", "10", "--bound-every", "1"]
-FILES = ("metrics.json", "checkpoint.pkl", "test_images.png", "reconstructions.png",
+FILES = ("metrics.json", "checkpoint.zsc", "test_images.png", "reconstructions.png",
          "prior_samples.png", "learning_curve.png")
 KEYS = ("dataset", "epochs", "estimator", "k", "train_bound", "test_bound", "test_ll",
         "is_k", "is_n", "train_seconds", "steps_per_second", "backend")
@@ -60,8 +59,8 @@ def check_outputs(out, returned, epochs):
         with Image.open(os.path.join(out, name)) as img:
             img.load()
             assert img.size[0] > 28 and img.size[1] > 28, name
-    with open(os.path.join(out, "checkpoint.pkl"), "rb") as f:
-        assert pickle.load(f)["extra"]["epoch"] == epochs
+    assert zs.utils.read_checkpoint(os.path.join(out, "checkpoint.zsc")).state[
+        "epoch"] == epochs
     with open(os.path.join(out, "metrics.json")) as f:
         metrics = json.load(f)
     assert metrics == json.loads(json.dumps(returned))
@@ -106,11 +105,10 @@ def test_resume_continues_with_the_baseline_net(tmp_path):
     out = str(tmp_path / "run")
     args = TINY + ["--baseline", "learned", "--z-dim", "16", "--out-dir", out]
     m1 = vbl.main(args + ["--epochs", "1"])
-    with open(os.path.join(out, "checkpoint.pkl"), "rb") as f:
-        state = pickle.load(f)
-    assert set(state["modules"]) == {"generator", "variational", "baseline"}
-    assert len(state["optimizer"]["state"]["defaults"]["param_groups"]) == 2
-    assert math.isfinite(state["extra"]["objective_state"]["_moving_mean"])
+    ckpt = zs.utils.read_checkpoint(os.path.join(out, "checkpoint.zsc"))
+    assert set(ckpt.objects) == {"generator", "variational", "baseline", "optimizer"}
+    assert len(ckpt.objects["optimizer"]["defaults"]["param_groups"]) == 2
+    assert np.all(np.isfinite(ckpt.state["objective_state"]["_moving_mean"]))
     m2 = vbl.main(args + ["--epochs", "2", "--resume"])
     check_outputs(out, m2, epochs=2)
     assert m2["train_bound"][0] == pytest.approx(m1["train_bound"][0])
@@ -131,7 +129,10 @@ def test_non_finite_loss_names_the_step(tmp_path):
     args = sbn.parse_args(TINY + ["--epochs", "1", "--out-dir", str(tmp_path)])
     with pytest.raises(FloatingPointError, match="epoch 1, step 0"):
         sbn.run(args, build)
-    assert not os.path.exists(tmp_path / "checkpoint.pkl")
+    # Only the checkpoint of the initial state exists: nothing of the failed
+    # epoch was saved.
+    ckpt = zs.utils.read_checkpoint(tmp_path / "checkpoint.zsc")
+    assert ckpt.state["epoch"] == 0 and ckpt.state["steps"] == 0
 
 
 # -- exact oracles --------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Runs the real program on the real data set with a tiny model and a few
 steps per epoch. The oracle for the reported test log-likelihood is an
-independent recomputation: the weights read back from ``checkpoint.pkl``,
+independent recomputation: the weights read back from ``checkpoint.zsc``,
 NICE's forward map (additive couplings with checkerboard masks, then the
 scaling) and the standard Logistic log-density written here in float64
 NumPy, on the test set dequantised here by the recipe of the example's
@@ -14,7 +14,6 @@ Bits/dim are checked against the docstring's identity
 import json
 import math
 import os
-import pickle
 import sys
 
 import numpy as np
@@ -72,7 +71,7 @@ def np_nice_log_prob(weights, n_coupling, x):
 def test_nice_reports_what_its_docstring_says(tmp_path):
     out = str(tmp_path / "run")
     m1 = nice.main(ARGS + ["--epochs", "1", "--out-dir", out])
-    for name in ("metrics.json", "checkpoint.pkl", "samples.png", "learning_curve.png"):
+    for name in ("metrics.json", "checkpoint.zsc", "samples.png", "learning_curve.png"):
         assert os.path.getsize(os.path.join(out, name)) > 0, name
     with open(os.path.join(out, "metrics.json")) as f:
         metrics = json.load(f)
@@ -89,8 +88,8 @@ def test_nice_reports_what_its_docstring_says(tmp_path):
         assert bpd == pytest.approx(-ll / (784 * math.log(2)) + 8, rel=1e-12)
 
     # The test log-likelihood, recomputed from the saved weights.
-    with open(os.path.join(out, "checkpoint.pkl"), "rb") as f:
-        weights = pickle.load(f)["modules"]["nice"]
+    weights = zs.utils.read_checkpoint(os.path.join(out, "checkpoint.zsc")).objects[
+        "nice"]
     (_, _), (x_test, _) = zs.datasets.load_fashion_mnist()
     u = np.random.default_rng(SEED + 1).uniform(0.0, 1.0 / 256,
                                                 size=x_test[:TEST_N].shape)
