@@ -17,6 +17,7 @@ from . import (  # noqa: E402
     kernels,
     mcmc,
     optim,
+    utils,
     variational,
 )
 from . import flows, transforms  # noqa: E402
@@ -41,6 +42,7 @@ __all__ = [
     "mcmc",
     "optim",
     "transforms",
+    "utils",
     "variational",
     "__version__",
 ]
