@@ -52,12 +52,79 @@ def _log_scale(scale, logstd):
     return scale if logstd else jt.log(scale)
 
 
+# The largest |a| for which exp(a) and exp(-a) are finite normal numbers
+# (csrc/include/zhusuan/normal.h, exp_range).
+_EXP_RANGE = {"float32": 87.0, "float64": 708.0}
+
+
+def _inv_std_factors(logstd):
+    """``exp(-logstd)`` as two finite factors, as normal.h's
+    ``inv_std_factors``: ``(exp(-s), 1)`` inside the exponential's range,
+    else ``exp(-s/2)`` twice (clamped to the range). Each branch sees only
+    finite values, so no ``0 * inf`` reaches the value or the gradient."""
+    dt = dtype_name(logstd)
+    lim = _EXP_RANGE[dt]
+    direct = jt.abs(logstd) <= const(lim, dt)
+    half = -const(0.5, dt) * logstd
+    half = jt.minimum(jt.maximum(half, const(-lim, dt)), const(lim, dt))
+    e = jt.exp(jt.where(direct, -logstd, half))
+    return e, jt.where(direct, jt.ones_like(e), e)
+
+
+def _unfused(v):
+    """``v`` computed in a kernel of its own. Jittor compiles fused kernels
+    with -Ofast, which may reassociate ``(d * f1) * f2`` into
+    ``d * (f1 * f2)``: an overflow (0 * inf = NaN) where the factors exist
+    precisely because their product overflows. ``stop_fuse`` marks the
+    reference's own intermediate Var, never a user's."""
+    v.stop_fuse()
+    return v
+
+
+class _Standardise(jt.Function):
+    """``z = d * exp(-logstd)`` from the two factors of
+    :func:`_inv_std_factors`, each product in a kernel of its own (see
+    :func:`_unfused`), with the gradients ``g * exp(-logstd)`` (the factors
+    again) and ``-g z`` (0 where the factors are clamped: z is then 0 or
+    its square overflows)."""
+
+    def execute(self, d, logstd):
+        dt = dtype_name(logstd)
+        self.f1, self.f2 = _inv_std_factors(logstd)
+        self.live = jt.abs(logstd) <= const(2.0 * _EXP_RANGE[dt], dt)
+        self.z = _unfused(_unfused(d * self.f1) * self.f2)
+        return self.z
+
+    def grad(self, g):
+        g_d = _unfused(_unfused(g * self.f2) * self.f1)
+        g_s = jt.where(self.live, -(g * self.z), jt.zeros_like(self.z))
+        return g_d, g_s
+
+
+class _Ratio(jt.Function):
+    """``a / b`` with the gradients ``g / b`` and ``-(g a / b) / b``: Jittor's
+    own divides by ``b * b``, which underflows for ``|b| < 1e-19`` in
+    float32 (the gradient in std of Normal(std=1e-30) was NaN)."""
+
+    def execute(self, a, b):
+        self.b = b
+        self.q = a / b
+        return self.q
+
+    def grad(self, g):
+        return g / self.b, -(g * self.q) / self.b
+
+
 def normal_log_prob(x, mean, scale, logstd, axes, weight):
+    # From the standardised residual z (csrc/include/zhusuan/normal.h): exact
+    # for every finite scale, e.g. log N(0; 0, exp(-90)) = 89.08 in float32.
     dt = dtype_name(x)
     x, mean, scale = _expand(x, mean, scale)
     log_s = _log_scale(scale, logstd)
-    inv_s = jt.exp(-scale) if logstd else const(1.0, dt) / scale
-    z = (x - mean) * inv_s
+    if logstd:
+        z = _Standardise.apply(x - mean, scale)
+    else:
+        z = _Ratio.apply(x - mean, scale)
     elem = -const(0.5, dt) * z * z - log_s - const(HALF_LOG_2PI, dt)
     return _reduce(elem, axes, weight)
 

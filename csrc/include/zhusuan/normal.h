@@ -10,6 +10,15 @@
 //   d/dx     = -z / sigma          d/dmean = z / sigma
 //   d/dsigma = (z^2 - 1) / sigma   d/dlogsigma = z^2 - 1
 //
+// Everything is computed from the standardised residual z, never from
+// 1 / sigma^2, and in the log-std form 1 / sigma = exp(-s) is applied as two
+// factors exp(-s/2) when exp(-s) alone would overflow or underflow
+// (|s| > 87 in float32, 708 in float64): log N(0; 0, exp(-90)) is 89.08 in
+// float32, with gradients 0 (x, mean) and -1 (logstd), instead of NaN from
+// 0 * inf. Beyond twice that range the factors are clamped: z is then 0
+// (x = mean), or its square overflows (log p = -inf) or vanishes (z below
+// the dtype's smallest number), which is what the exact value rounds to.
+//
 // Reparameterised sample z = mean + sigma * eps with eps ~ N(0, 1); its
 // log-density in the same pass is -eps^2 / 2 - log sigma - log(2 pi) / 2.
 #pragma once
@@ -21,11 +30,6 @@ namespace normal {
 
 // ---------------------------------------------------------- the scale -----
 template <bool kLogStd, typename T>
-ZS_HD T inv_std(T scale) {
-  return kLogStd ? math::exp(-scale) : T(1) / scale;
-}
-
-template <bool kLogStd, typename T>
 ZS_HD T log_std(T scale) {
   return kLogStd ? scale : math::log(scale);
 }
@@ -35,32 +39,78 @@ ZS_HD T std_dev(T scale) {
   return kLogStd ? math::exp(scale) : scale;
 }
 
+// The largest |a| for which exp(a) and exp(-a) are both finite normal
+// numbers of the type.
+template <typename T>
+ZS_HD T exp_range();
+template <>
+ZS_HD float exp_range<float>() { return 87.0f; }
+template <>
+ZS_HD double exp_range<double>() { return 708.0; }
+
+// 1 / sigma = exp(-s) as a product f1 * f2 of finite factors: (exp(-s), 1)
+// when |s| <= exp_range, else exp(-s/2) twice (clamped to the range, see the
+// top of this file). Only selects between computed values: the loops
+// vectorise (common.h).
+template <typename T>
+struct InvStd {
+  T f1, f2;
+};
+
+template <typename T>
+ZS_HD InvStd<T> inv_std_factors(T s) {
+  const T lim = exp_range<T>();
+  T half = T(-0.5) * s;
+  half = half > lim ? lim : half;
+  half = half < -lim ? -lim : half;
+  const bool direct = math::abs(s) <= lim;
+  T e = math::exp(direct ? -s : half);
+  return {e, direct ? T(1) : e};
+}
+
+// z = (x - mean) / sigma.
+template <bool kLogStd, typename T>
+ZS_HD T standardise(T x, T mean, T scale) {
+  if (kLogStd) {
+    InvStd<T> f = inv_std_factors(scale);
+    return ((x - mean) * f.f1) * f.f2;
+  }
+  return (x - mean) / scale;
+}
+
+// z / sigma, from z (the factors once more, or a division by sigma).
+template <bool kLogStd, typename T>
+ZS_HD T over_std(T z, T scale) {
+  if (kLogStd) {
+    InvStd<T> f = inv_std_factors(scale);
+    return (z * f.f1) * f.f2;
+  }
+  return z / scale;
+}
+
 // ------------------------------------------------------------ density -----
 template <bool kLogStd, typename T>
 ZS_HD T log_prob(T x, T mean, T scale) {
-  T z = (x - mean) * inv_std<kLogStd>(scale);
+  T z = standardise<kLogStd>(x, mean, scale);
   return T(-0.5) * z * z - log_std<kLogStd>(scale) - math::half_log_2pi<T>();
 }
 
 template <bool kLogStd, typename T>
 ZS_HD T dlog_prob_dx(T x, T mean, T scale) {
-  T inv = inv_std<kLogStd>(scale);
-  return -(x - mean) * inv * inv;
+  return -over_std<kLogStd>(standardise<kLogStd>(x, mean, scale), scale);
 }
 
 template <bool kLogStd, typename T>
 ZS_HD T dlog_prob_dmean(T x, T mean, T scale) {
-  T inv = inv_std<kLogStd>(scale);
-  return (x - mean) * inv * inv;
+  return over_std<kLogStd>(standardise<kLogStd>(x, mean, scale), scale);
 }
 
 // With respect to the scale parameter as given: sigma, or log sigma.
 template <bool kLogStd, typename T>
 ZS_HD T dlog_prob_dscale(T x, T mean, T scale) {
-  T inv = inv_std<kLogStd>(scale);
-  T z = (x - mean) * inv;
+  T z = standardise<kLogStd>(x, mean, scale);
   T d = z * z - T(1);
-  return kLogStd ? d : d * inv;
+  return kLogStd ? d : d / scale;
 }
 
 // ---------------------------------------------- reparameterised sample -----
