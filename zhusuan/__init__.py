@@ -10,6 +10,7 @@ _configure_jittor()
 
 from . import (  # noqa: E402
     datasets,
+    debug,
     diagnostics,
     distributions,
     evaluation,
@@ -33,6 +34,7 @@ __all__ = [
     "Normal",
     "Bernoulli",
     "datasets",
+    "debug",
     "diagnostics",
     "distributions",
     "evaluation",

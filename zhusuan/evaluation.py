@@ -6,8 +6,9 @@ import math
 import jittor as jt
 import numpy as np
 
+from ._checks import check_int
 from .numerics import const, dtype_name
-from .variational.base import run_nets
+from .variational.base import check_nonempty, run_nets
 from .variational.exclusive_kl import run_pair
 
 __all__ = ["is_loglikelihood", "AIS"]
@@ -39,7 +40,8 @@ def is_loglikelihood(generator, variational, observed, n_samples=1000, chunk_siz
     n_samples : int
         Number of importance samples ``k`` per data point.
     chunk_size : int, optional
-        Particles per chunk.
+        Particles per chunk (an integer >= 1; the last chunk takes the
+        remainder).
     return_stderr : bool
         Also return each estimate's Monte-Carlo standard error by the delta
         method, :math:`\mathrm{sd}(w) / (\sqrt k\,\bar w)` (it does not
@@ -49,8 +51,13 @@ def is_loglikelihood(generator, variational, observed, n_samples=1000, chunk_siz
     -------
     numpy.ndarray of float64, shape [batch] (and the standard errors, same shape)
     """
-    if not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
+    n_samples = check_int(n_samples, "n_samples", 1, "is_loglikelihood")
+    chunk_size = check_int(chunk_size, "chunk_size", 1, "is_loglikelihood",
+                           allow_none=True)
+    if not isinstance(observed, dict):
+        raise TypeError(f"is_loglikelihood: observed must be a dict of name -> value, "
+                        f"got {type(observed).__name__}")
+    check_nonempty(observed)
     if chunk_size is None:
         width = max(int(np.prod(v.shape)) for v in observed.values()) if observed else 1
         chunk_size = max(1, min(n_samples, (1 << 22) // max(width, 1)))
@@ -169,12 +176,8 @@ class AIS:
         self.hmc = HMC(step_size=0.1, n_leapfrogs=10) if hmc is None else hmc
         if not isinstance(self.hmc, HMC):
             raise TypeError(f"hmc must be a zhusuan.mcmc.HMC, got {type(hmc).__name__}")
-        if isinstance(n_temperatures, bool) or not isinstance(n_temperatures, int) \
-                or n_temperatures < 1:
-            raise ValueError(f"n_temperatures must be an integer >= 1, got "
-                             f"{n_temperatures!r}")
-        if isinstance(n_adapt, bool) or not isinstance(n_adapt, int) or n_adapt < 0:
-            raise ValueError(f"n_adapt must be an integer >= 0, got {n_adapt!r}")
+        n_temperatures = check_int(n_temperatures, "n_temperatures", 1, "AIS")
+        n_adapt = check_int(n_adapt, "n_adapt", 0, "AIS")
         self.n_temperatures, self.n_adapt = n_temperatures, n_adapt
         if isinstance(schedule, str):
             if schedule == "sigmoid":
@@ -255,8 +258,7 @@ class AIS:
     def run(self, observed, n_chains=16):
         """Estimate :math:`\\log p(x)` of each data point of ``observed`` with
         ``n_chains`` AIS chains each; returns a float64 array [batch]."""
-        if isinstance(n_chains, bool) or not isinstance(n_chains, int) or n_chains < 1:
-            raise ValueError(f"n_chains must be an integer >= 1, got {n_chains!r}")
+        n_chains = check_int(n_chains, "n_chains", 1, "AIS.run")
         k = n_chains
         hmc = self.hmc
         hmc.adapt_step_size = hmc.adapt_mass = None  # AIS tunes the step itself

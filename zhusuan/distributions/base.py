@@ -23,9 +23,10 @@ import jittor as jt
 import numpy as np
 
 from .. import kernels
+from .._checks import check_int
 from ..numerics import FLOAT_DTYPES, as_var, dtype_name
 
-__all__ = ["Distribution", "upstream_options"]
+__all__ = ["Distribution", "upstream_options", "check_finite"]
 
 
 class Distribution:
@@ -174,14 +175,41 @@ class Distribution:
                   for v in values if isinstance(v, (jt.Var, np.ndarray, np.generic))]
         self._dtype = "float64" if "float64" in strong else "float32"
 
-    def _param(self, value, name):
-        """Turn a user's parameter into a Var of the distribution's dtype."""
+    def _param(self, value, name, neg_inf_ok=False):
+        """Turn a user's parameter into a Var of the distribution's dtype.
+
+        Under ``validate_args`` a parameter with NaN or infinite entries is a
+        ValueError naming it and counting them (``neg_inf_ok``: ``-inf`` is
+        a meaningful value, as for the logits of a class of probability 0).
+        """
         v = as_var(value, dtype=self._dtype, name=f"{type(self).__name__}.{name}")
         if self._dtype is None:
             if dtype_name(v) not in FLOAT_DTYPES:
                 v = v.cast("float32")
             self._dtype = dtype_name(v)
+        if getattr(self, "validate_args", False):
+            check_finite(v, f"{type(self).__name__}: parameter '{name}'", neg_inf_ok)
+        self.__dict__.setdefault("_given_params", set()).add(name)
         return v
+
+    # Parameters the kernels take in another form than the one a user may
+    # give (the kernels' name: the user's), for error messages.
+    _ALIASES = {"logstd": "std", "log_rate": "rate", "logits": "probs"}
+
+    def _param_labels(self):
+        """The names of the Vars of :meth:`_params`, as the user gave them
+        (``std`` rather than the ``logstd`` computed from it): error
+        messages name them."""
+        attrs = list(getattr(self, "_kernel_attrs", ())) + list(self._param_attrs)
+        given = self.__dict__.get("_given_params", ())
+        labels = []
+        for k, var in enumerate(self._params()):
+            attr = next((a for a in attrs if getattr(self, a, None) is var), None)
+            name = attr.lstrip("_") if attr else f"parameter {k}"
+            if name not in given and self._ALIASES.get(name) in given:
+                name = self._ALIASES[name]
+            labels.append(name)
+        return labels
 
     # -- sampling and densities -------------------------------------------------
     def sample(self, n_samples=None):
@@ -190,7 +218,7 @@ class Distribution:
         Reparameterised (gradients reach the parameters) when
         ``is_reparameterized``; otherwise the sample is detached.
         """
-        _check_n_samples(n_samples, type(self).__name__)
+        n_samples = _check_n_samples(n_samples, type(self).__name__)
         if self._upstream_style:
             s = self._sample(1 if n_samples is None else n_samples)
             if n_samples == 1 and len(s.shape) == len(self.batch_shape + self.value_shape):
@@ -218,6 +246,8 @@ class Distribution:
         if dtype_name(v) != self.dtype:
             v = v.cast(self.dtype)
         if self.validate_args:
+            cls = type(self).__name__
+            check_finite(v, f"{what} ({cls}): value" if node else f"{cls}: value")
             self._validate_value(v, what)
         return v
 
@@ -227,9 +257,14 @@ class Distribution:
     def _full_shape(self, given):
         if self._upstream_style:
             shapes = [list(given.shape), self.batch_shape + self.value_shape]
+            names = ["value", "batch_shape + value_shape"]
         else:
             shapes = [list(given.shape)] + [list(p.shape) for p in self._params()]
-        return kernels.broadcast_shapes(*shapes)
+            names = ["value"] + self._param_labels()
+        try:
+            return kernels.broadcast_shapes(*shapes, what=names)
+        except ValueError as exc:
+            raise ValueError(f"{type(self).__name__}.log_prob: {exc}") from None
 
     def _sample(self, n_samples):
         raise NotImplementedError
@@ -266,11 +301,30 @@ class Distribution:
         return ([n_samples] if n_samples is not None else []) + shape
 
 
+def check_finite(var, what, neg_inf_ok=False):
+    """ValueError unless every entry of ``var`` is finite (``-inf`` allowed
+    when ``neg_inf_ok``); the message starts with ``what`` and counts the
+    NaN and infinite entries. Reads the Var once (a sync): for
+    ``validate_args``, off the hot path."""
+    a = np.asarray(var.numpy())
+    n_nan = int(np.isnan(a).sum())
+    n_pinf = int(np.isposinf(a).sum())
+    n_ninf = 0 if neg_inf_ok else int(np.isneginf(a).sum())
+    bad = n_nan + n_pinf + n_ninf
+    if bad:
+        kinds = ", ".join(f"{n} {k}" for n, k in
+                          ((n_nan, "NaN"), (n_pinf, "+inf"), (n_ninf, "-inf")) if n)
+        allowed = " (-inf is allowed)" if neg_inf_ok else ""
+        raise ValueError(
+            f"{what} must be finite{allowed}: {bad} of {a.size} entries are not "
+            f"({kinds}), shape {list(a.shape)}"
+        )
+
+
 def _check_n_samples(n_samples, who):
-    if n_samples is None:
-        return
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"{who}: n_samples must be None or an integer >= 1, got {n_samples!r}")
+    """``n_samples`` as an int (or None); ValueError unless None or an
+    integral number >= 1 (``numpy.int64`` included, ``True`` refused)."""
+    return check_int(n_samples, "n_samples", 1, who, allow_none=True)
 
 
 def _randn(shape, dtype):

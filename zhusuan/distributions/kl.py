@@ -17,6 +17,7 @@ import math
 
 import jittor as jt
 
+from ..kernels import broadcast_shapes
 from ..numerics import const, dtype_name, softplus
 from ..numerics import digamma as _digamma
 from ..numerics import lgamma as _lgamma
@@ -70,7 +71,39 @@ def kl_divergence(p, q):
             f"kl_divergence: no closed form registered for KL({pn} || {qn}); "
             f"add one with @register_kl({pn}, {qn})"
         )
+    _check_batch_shapes(p, q)
     return fn(p, q)
+
+
+def _batch_params(d, who):
+    """``[(label, batch shape)]`` of ``d``'s parameters: its parameters'
+    shapes without their event axes, labelled ``who.name``."""
+    if hasattr(d, "_event_params"):
+        pairs = d._event_params()
+        names = list(d._param_attrs)
+        labels = []
+        for v, _ in pairs:
+            name = next((a for a in names if getattr(d, a, None) is v), "parameter")
+            labels.append(name.lstrip("_"))
+        return [(f"{who}.{lab}", list(v.shape)[: len(v.shape) - nd])
+                for lab, (v, nd) in zip(labels, pairs, strict=True)]
+    return [(f"{who}.{lab}", list(v.shape))
+            for lab, v in zip(d._param_labels(), d._params(), strict=True)]
+
+
+def _check_batch_shapes(p, q):
+    """ValueError naming every parameter of ``p`` and ``q`` with its (batch)
+    shape when their batch shapes do not broadcast."""
+    try:
+        pairs = _batch_params(p, "p") + _batch_params(q, "q")
+    except (NotImplementedError, AttributeError):
+        return  # a user's family without zhusuan's parameter hooks: its KL checks
+    try:
+        broadcast_shapes(*[s for _, s in pairs], what=[n for n, _ in pairs])
+    except ValueError as exc:
+        raise ValueError(
+            f"kl_divergence(KL({type(p).__name__} || {type(q).__name__})): {exc}"
+        ) from None
 
 
 # -- helpers ---------------------------------------------------------------------

@@ -349,7 +349,7 @@ class _Multivariate(Distribution):
                 f"(got {'both' if a is not None else 'neither'})"
             )
 
-    def _event_param(self, value, name, ndims, what):
+    def _event_param(self, value, name, ndims, what, neg_inf_ok=False):
         """A parameter with ``ndims`` event axes; ValueError naming it if it has
         fewer axes (checked before Jittor turns a scalar into shape [1])."""
         var = isinstance(value, jt.Var)
@@ -360,7 +360,7 @@ class _Multivariate(Distribution):
                 f"{type(self).__name__}: {name} must have at least {ndims} {axes} "
                 f"({what}), got shape {shape}"
             )
-        return self._param(value, name)
+        return self._param(value, name, neg_inf_ok=neg_inf_ok)
 
 # The checks below run on NumPy copies: validation happens once per
 # construction or observed value, off the hot path, and costs no Jittor
@@ -383,8 +383,10 @@ def _check_simplex(p, what):
 
 
 def _check_positive(v, what):
-    if not bool((v.numpy() > 0).all()):
-        raise ValueError(f"{what} must be > 0 (shape {list(v.shape)})")
+    n_bad = int((~(v.numpy() > 0)).sum())
+    if n_bad:
+        raise ValueError(f"{what} must be > 0 (shape {list(v.shape)}): {n_bad} of "
+                         f"{v.numel()} entries are not")
 
 
 def _check_broadcast(name, shapes, what):
@@ -445,7 +447,9 @@ class _Categories(_Multivariate):
             # finite logit log(tiny) (about -708 in float64, -87 in float32).
             self.logits = jt.log(clamp_probs(self._probs))
         else:
-            self.logits = self._event_param(logits, "logits", 1, "the categories")
+            # -inf logits (a class of probability 0) are meaningful here.
+            self.logits = self._event_param(logits, "logits", 1, "the categories",
+                                            neg_inf_ok=True)
             self._probs = None
         self.n_categories = int(self.logits.shape[-1])
 
@@ -708,7 +712,7 @@ class Dirichlet(_Multivariate):
 
     def _sample(self, n_samples):
         shape = self._sample_shape(n_samples)
-        g = standard_gamma(self.alpha.broadcast(shape))
+        g = standard_gamma(self.alpha.broadcast(shape), "Dirichlet: alpha")
         return g / g.sum(-1, keepdims=True)
 
     def _validate_value(self, value, what):

@@ -75,6 +75,9 @@ class Normal(Distribution):
     def _params(self):
         return [self.mean, self._scale]
 
+    def _param_labels(self):
+        return ["mean", "logstd" if self._use_logstd else "std"]
+
     def _sample(self, n_samples):
         eps = _randn(self._sample_shape(n_samples), self.dtype)
         return self.mean + self.std * eps

@@ -88,10 +88,15 @@ class _Family(Distribution):
 
     def _check(self, name, value, ok, what):
         """Under validate_args: raise unless ``ok`` (a boolean Var) holds everywhere."""
-        if self.validate_args and not bool(ok.all().item()):
-            raise ValueError(
-                f"{type(self).__name__}: {name} must be {what} (shape {list(value.shape)})"
-            )
+        if self.validate_args:
+            if list(ok.shape) != list(value.shape):
+                ok = ok.broadcast(value.shape)
+            n_bad = int((~ok.numpy()).sum())
+            if n_bad:
+                raise ValueError(
+                    f"{type(self).__name__}: {name} must be {what} (shape "
+                    f"{list(value.shape)}): {n_bad} of {value.numel()} entries are not"
+                )
 
     # Support check of observed values under validate_args: None, ">= 0" or "> 0".
     _support = None
@@ -485,7 +490,7 @@ class Gamma(_Family):
 
     def _sample(self, n_samples):
         shape = self._sample_shape(n_samples)
-        return standard_gamma(self.alpha.broadcast(shape)) / self.beta
+        return standard_gamma(self.alpha.broadcast(shape), "Gamma: alpha") / self.beta
 
 
 class Beta(_Family):
@@ -516,8 +521,8 @@ class Beta(_Family):
 
     def _sample(self, n_samples):
         shape = self._sample_shape(n_samples)
-        x = standard_gamma(self.alpha.broadcast(shape))
-        y = standard_gamma(self.beta.broadcast(shape))
+        x = standard_gamma(self.alpha.broadcast(shape), "Beta: alpha")
+        y = standard_gamma(self.beta.broadcast(shape), "Beta: beta")
         return x / (x + y)
 
 
@@ -548,7 +553,7 @@ class StudentT(_Family):
     def _sample(self, n_samples):
         shape = self._sample_shape(n_samples)
         half = const(0.5, self.dtype)
-        g = standard_gamma((self.df * half).broadcast(shape))
+        g = standard_gamma((self.df * half).broadcast(shape), "StudentT: df / 2")
         eps = _randn(shape, self.dtype)
         return self.loc + self.scale * eps * jt.sqrt(self.df * half / g)
 
@@ -758,4 +763,5 @@ class InverseGamma(_PlainFamily):
 
     def _sample(self, n_samples):
         shape = self._sample_shape(n_samples)
-        return self.beta / standard_gamma(self.alpha.broadcast(shape))
+        alpha = self.alpha.broadcast(shape)
+        return self.beta / standard_gamma(alpha, "InverseGamma: alpha")

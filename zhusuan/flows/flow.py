@@ -1,6 +1,7 @@
 r"""Flow: the distribution of an invertible transform of a latent variable."""
 
 from .. import kernels
+from .._checks import is_int
 from ..distributions.base import Distribution, upstream_options
 from ..transforms.base import Transform, per_sample_log_det, split_output
 from ..transforms.sequential import Sequential
@@ -76,10 +77,10 @@ class Flow(Distribution):
         if not isinstance(transform, Transform):
             raise TypeError(f"Flow: transform must be a zhusuan Transform (e.g. "
                             f"Sequential), got {type(transform).__name__}")
-        if (isinstance(event_ndims, bool) or not isinstance(event_ndims, int)
-                or event_ndims < 0):
+        if not is_int(event_ndims, 0):
             raise ValueError(f"Flow: event_ndims must be a non-negative int, got "
                              f"{event_ndims!r}")
+        event_ndims = int(event_ndims)
         full = list(latent.batch_shape) + list(latent.value_shape)
         latent_event = len(latent.value_shape)
         if not latent_event <= event_ndims <= len(full):

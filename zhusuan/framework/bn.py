@@ -7,6 +7,7 @@ import inspect
 
 import jittor as jt
 
+from .._checks import check_int
 from ..distributions import Distribution, get_distribution
 from ..distributions.base import _UPSTREAM_OPTIONS
 from .stochastic import DEFERRED, NODE_OPTIONS, StochasticTensor
@@ -141,8 +142,15 @@ class BayesianNet(jt.Module):
         self._context = _DEFAULT_CONTEXT
         self._particle_ranks = set()  # ranks of this call's particle-carrying values
         self._log_joint_cache = None
+        self._n_calls = 0
+
+    @property
+    def n_calls(self):
+        """How many times the net has been called (its latest call's number)."""
+        return self.__dict__.get("_n_calls", 0)
 
     def __call__(self, *args, **kwargs):
+        self._n_calls = self.n_calls + 1
         self._nodes = {}
         self._particle_ranks = set()
         self._log_joint_cache = None
@@ -263,11 +271,7 @@ class BayesianNet(jt.Module):
     def inference(self, n_particles=None, carried=(), per_point=False,
                   check_observed=True):
         """Run the net under an :class:`InferenceContext` inside the block."""
-        if n_particles is not None and (isinstance(n_particles, bool)
-                                        or not isinstance(n_particles, int)
-                                        or n_particles < 1):
-            raise ValueError(f"n_particles must be None or an integer >= 1, got "
-                             f"{n_particles!r}")
+        n_particles = check_int(n_particles, "n_particles", 1, allow_none=True)
         saved = self._context
         self._context = InferenceContext(n_particles, carried, per_point, check_observed)
         try:
@@ -335,9 +339,7 @@ class BayesianNet(jt.Module):
 
 
 def _check_group_ndims(group_ndims, name):
-    if isinstance(group_ndims, bool) or not isinstance(group_ndims, int) or group_ndims < 0:
-        raise ValueError(f"node '{name}': group_ndims must be a non-negative int, "
-                         f"got {group_ndims!r}")
+    return check_int(group_ndims, "group_ndims", 0, f"node '{name}'")
 
 
 def _constructor_keywords(cls):

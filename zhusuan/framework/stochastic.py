@@ -4,6 +4,7 @@ import numbers
 
 import jittor as jt
 
+from .. import debug as _debug
 from .. import kernels
 from ..distributions.base import _check_n_samples
 
@@ -108,7 +109,7 @@ class StochasticTensor:
         self._name = name
         self._dist = dist
         if n_samples != DEFERRED:
-            _check_n_samples(n_samples, f"node '{name}'")
+            n_samples = _check_n_samples(n_samples, f"node '{name}'")
         self.n_samples = n_samples
         self.reduce_mean_dims = _dims(reduce_mean_dims, name, "reduce_mean_dims")
         self.reduce_sum_dims = _dims(reduce_sum_dims, name, "reduce_sum_dims")
@@ -151,6 +152,8 @@ class StochasticTensor:
                 self._draw(ctx.per_point)
         if self._particle_axis and self._tensor is not None:
             bn._particle_ranks.add(len(self._tensor.shape))
+        if _debug.ACTIVE[0] and self._observed:
+            _debug.check_node(self, "observed value", self._tensor)
 
     def _draw(self, per_point=False):
         k = self.n_samples if self._user_axis else self._ctx_particles
@@ -164,6 +167,10 @@ class StochasticTensor:
             self._tensor, self._log_prob[(per_point, False, False)] = fused
         else:
             self._tensor = self._dist.sample(k)
+        if _debug.ACTIVE[0]:
+            _debug.check_node(self, "sample", self._tensor)
+            if fused is not None:
+                _debug.check_node(self, "log-density", fused[1])
 
     # -- the public API (upstream ZhuSuan-Jittor's, plus zhusuan's) ----------------
     @property
@@ -264,6 +271,8 @@ class StochasticTensor:
             dist = self._dist._detached() if stop_params else self._dist
             value = value.detach() if detach_value else value
             self._log_prob[key] = dist._log_prob_reduced(value, axes, weight)
+            if _debug.ACTIVE[0]:
+                _debug.check_node(self, "log-density", self._log_prob[key])
         return self._log_prob[key]
 
     def reduce_elementwise(self, elem, per_point=False):

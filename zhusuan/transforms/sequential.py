@@ -3,6 +3,7 @@
 import jittor as jt
 from jittor import nn
 
+from .._checks import is_int
 from ..numerics import dtype_name
 from .base import Transform, per_sample_log_det
 
@@ -52,11 +53,10 @@ class Sequential(Transform):
         if bad:
             raise TypeError(f"Sequential: every module must be a Transform; got "
                             f"{', '.join(bad)}")
-        if (isinstance(event_ndims, bool) or not isinstance(event_ndims, int)
-                or event_ndims < 0):
+        if not is_int(event_ndims, 0):
             raise ValueError(f"Sequential: event_ndims must be a non-negative int, "
                              f"got {event_ndims!r}")
-        self.event_ndims = event_ndims
+        self.event_ndims = int(event_ndims)
         self.layers = nn.Sequential(list(modules))
 
     def __len__(self):

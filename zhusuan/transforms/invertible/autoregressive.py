@@ -89,7 +89,8 @@ class MADE(nn.Module):
         if bad:
             raise ValueError(f"MADE: hidden_dims must be positive ints, got "
                              f"{hidden_dims}")
-        self.n_dim = n_dim
+        self.n_dim = n_dim = int(n_dim)
+        hidden_dims = [int(h) for h in hidden_dims]
         self.input_order = _order(n_dim, input_order)
         degrees = [self.input_order]
         for width in hidden_dims:

@@ -2,6 +2,7 @@
 
 import jittor as jt
 
+from ..._checks import is_int
 from ...numerics import dtype_name
 from ..base import Transform
 
@@ -43,4 +44,4 @@ def check_trailing(x, shape, who, what="the layer's"):
 
 
 def positive_int(value):
-    return (not isinstance(value, bool) and isinstance(value, int) and value >= 1)
+    return is_int(value, 1)

@@ -10,6 +10,7 @@ import numpy as np
 import jittor as jt
 from jittor import nn
 
+from ..._checks import is_int
 from .base import InvertibleTransform, as_dtype_of, check_trailing, positive_int
 
 __all__ = ["get_coupling_mask", "AdditiveCoupling", "AffineCoupling"]
@@ -49,9 +50,10 @@ def get_coupling_mask(n_dim, n_channel, n_mask, split_type="ChessBoard"):
         if not positive_int(value):
             raise ValueError(f"get_coupling_mask: {name} must be a positive int, "
                              f"got {value!r}")
-    if isinstance(n_mask, bool) or not isinstance(n_mask, int) or n_mask < 0:
+    if not is_int(n_mask, 0):
         raise ValueError(f"get_coupling_mask: n_mask must be a non-negative int, "
                          f"got {n_mask!r}")
+    n_dim, n_channel, n_mask = int(n_dim), int(n_channel), int(n_mask)
     if n_channel != 1:
         raise NotImplementedError(
             f"get_coupling_mask: n_channel={n_channel} is not implemented for "

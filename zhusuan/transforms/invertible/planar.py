@@ -52,7 +52,7 @@ class Planar(InvertibleTransform):
         super().__init__()
         if not positive_int(n_dim):
             raise ValueError(f"Planar: n_dim must be a positive int, got {n_dim!r}")
-        self.n_dim = n_dim
+        self.n_dim = n_dim = int(n_dim)
         self.w = jt.init.gauss([n_dim], "float32", 0.0, init_std)
         self.u = jt.init.gauss([n_dim], "float32", 0.0, init_std)
         self.b = jt.zeros([1], dtype="float32")

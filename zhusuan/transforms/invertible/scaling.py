@@ -33,7 +33,7 @@ class Scaling(InvertibleTransform):
         super().__init__()
         if not positive_int(n_dim):
             raise ValueError(f"Scaling: n_dim must be a positive int, got {n_dim!r}")
-        self.n_dim = n_dim
+        self.n_dim = n_dim = int(n_dim)
         self.log_scale = jt.zeros([1, n_dim], dtype="float32")
 
     def _log_scale_for(self, x):
