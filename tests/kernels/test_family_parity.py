@@ -16,8 +16,10 @@ few ulp); float32 on the native backend against the float64 reference on
 the float32-rounded inputs (1e-5: a few ulp of float32 per term, as in
 test_parity.py; lgamma of float32 arguments up to ~30 stays within that).
 
-The jit backend is run in float64 only, to keep the number of its kernel
-compiles (one per pattern, dtype and gradient) small on CI's cold cache.
+The jit backend runs the table in float64 only, to keep the number of its
+kernel compiles (one per pattern, dtype and gradient) small on CI's cold
+cache; a few families (those with lgamma, counts up to 100) also run in
+float32 on one small pattern (``F32_CASES``).
 """
 
 import importlib
@@ -189,3 +191,56 @@ def test_unknown_family_names_the_choices():
         kernels.family_log_prob("Gama", x, [x, x], (), 1.0)
     with pytest.raises(ValueError, match="Gamma: expected parameters"):
         kernels.family_log_prob("Gamma", x, [x], (), 1.0)
+
+
+# -- the jit backend in float32 (issue 15, finding 8) -------------------------------------
+# A few families whose float32 code differs most from float64 (lgamma of
+# float32 arguments, counts up to 100), on one small pattern so that the
+# jit backend compiles few kernels: a float32-only bug (an lgamma that
+# overflowed made Poisson's log-probability -inf at x = 40) must fail here.
+F32_CASES = {
+    "Poisson": (np.array([0.0, 3.0, 40.0, 100.0]), [np.array([0.5, 1.2, 3.7, 4.5])],
+                lambda x, lr: stats.poisson.logpmf(x, np.exp(lr))),
+    "Gamma": (np.array([0.3, 2.0, 40.0, 7.5]), [np.array([0.7, 2.5, 35.0, 12.0]),
+                                                 np.array([1.5, 0.8, 1.1, 2.0])],
+              lambda x, a, b: stats.gamma.logpdf(x, a, scale=1 / b)),
+    "StudentT": (np.array([-3.0, 0.5, 40.0, 2.0]), [np.array([0.7, 3.0, 45.0, 9.0]),
+                                                     np.array([0.1, -0.2, 1.0, 0.0]),
+                                                     np.array([1.5, 0.8, 2.0, 1.0])],
+                 lambda x, df, m, s: stats.t.logpdf(x, df, m, s)),
+    "Binomial": (np.array([0.0, 17.0, 40.0, 50.0]), [np.array([-0.3, 0.2, 1.5, 4.0]),
+                                                      np.array([50.0, 50.0, 50.0, 50.0])],
+                 lambda x, lg, n: stats.binom.logpmf(x, n, 1 / (1 + np.exp(-lg)))),
+}
+
+
+@pytest.mark.parametrize("family", sorted(F32_CASES))
+def test_jit_float32_families_against_scipy(family, restore_backend):
+    """float32 on the jit backend: the log-density against scipy on the
+    float32-rounded inputs, the gradients against float64 on the same inputs
+    (1e-5 relative with the floor of ``_close``)."""
+    why = _available("jit")
+    if why:
+        pytest.skip(f"jit backend not available: {why}")
+    x, params, logpdf = F32_CASES[family]
+    x32 = [np.asarray(a, np.float32) for a in (x, *params)]
+    x64 = [a.astype(np.float64) for a in x32]
+    kernels.set_backend("jit")
+    with jt.flag_scope(auto_convert_64_to_32=0):
+        vs = [jt.array(a) for a in x32]
+    out = kernels.family_log_prob(family, vs[0], vs[1:], (), 1.0)
+    got = [out.numpy()] + [g.numpy() for g in jt.grad(out.sum(), vs)]
+    want = logpdf(*x64)
+    assert np.isfinite(got[0]).all(), f"{family} jit float32: {got[0]}"
+    _close(got[0], want, TOL["float32"], f"{family} jit float32 log_prob vs scipy")
+    # The float64 oracle of the gradients: the native backend where built
+    # (equal to the reference to 1e-12 by test_family_parity, and compiled
+    # already), else the reference.
+    kernels.set_backend("native" if _available("native") is None else "jittor")
+    with jt.flag_scope(auto_convert_64_to_32=0):
+        ws = [jt.array(a) for a in x64]
+    out64 = kernels.family_log_prob(family, ws[0], ws[1:], (), 1.0)
+    ref = [g.numpy() for g in jt.grad(out64.sum(), ws)]
+    names = ["d/dx"] + [f"d/d{n}" for n in FAMILIES[family]]
+    for g, r, name in zip(got[1:], ref, names, strict=True):
+        _close(g, r, TOL["float32"], f"{family} jit float32 {name} vs float64 reference")

@@ -33,7 +33,8 @@ loss = (z * z).sum() + (s * s).sum(); jt.grad(loss, [m, s])``). So the
 float64 tests come first in this file, and every result is checked against
 the NumPy oracle before it is compared with the reference; should the
 reference itself disagree with the oracle, that comparison is an expected
-failure (xfail) naming the bug, never a silent pass.
+failure (xfail) only for a named discrepancy within its bound
+(``KNOWN_REFERENCE_DISCREPANCY``; beyond it, a failure), never a silent pass.
 
 Randomness: inputs come from the per-test ``rng`` of tests/conftest.py
 (seeded from the test id; Jittor reseeded with ``jt.set_global_seed``).
@@ -97,6 +98,34 @@ def _close(got, want, rtol):
     return True, ""
 
 
+# The only disagreements of the jittor reference with the NumPy oracle that
+# are expected failures, by dtype: (bound on the relative error as _close
+# measures it, the reason). Anything larger, or in float64 (whose tests run
+# before any float32 graph, so the Jittor gradient bug described above cannot
+# reach them), is a failure: a reference off by 100 nats is a bug, not
+# rounding.
+KNOWN_REFERENCE_DISCREPANCY = {
+    "float32": (10 * TOL["float32"],
+                "the reference's own float32 rounding (Jittor compiles its kernels "
+                "with -Ofast, which may reassociate the element arithmetic)"),
+}
+
+
+def _relative_error(got, want):
+    """The smallest rtol for which ``_close(got, want, rtol)`` holds."""
+    got = np.asarray(got, np.float64)
+    want = np.asarray(want, np.float64)
+    if got.shape != want.shape:
+        return math.inf
+    if want.size == 0:
+        return 0.0
+    denom = np.abs(want) + float(np.max(np.abs(want)))
+    err = np.abs(got - want)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(err == 0, 0.0, err / denom)
+    return float(np.max(np.where(np.isnan(ratio), np.inf, ratio)))
+
+
 def assert_close(got, want, rtol, what):
     ok, msg = _close(got, want, rtol)
     assert ok, f"{what}: {msg}"
@@ -136,14 +165,16 @@ def _compare(results, oracle, ref, dtype, names):
     for r, want, name in zip(ref, oracle, names, strict=True):
         ok, msg = _close(r, want, tol)
         if not ok:
-            why = (
-                "the Jittor 1.3.11 float64-after-float32 gradient bug (see above)"
-                if dtype == "float64"
-                else "the reference's own float32 rounding"
-            )
+            known = KNOWN_REFERENCE_DISCREPANCY.get(dtype)
+            err = _relative_error(r, want)
+            assert known is not None and err <= known[0], (
+                f"the jittor reference's {name} disagrees with the NumPy oracle ({msg}; "
+                f"relative error {err:.3g}), beyond any known discrepancy of the "
+                f"reference in {dtype}: a bug of the reference backend")
             pytest.xfail(
                 f"the jittor reference's {name} disagrees with the NumPy oracle "
-                f"({msg}), presumably {why}; the backend matched the oracle"
+                f"({msg}; relative error {err:.3g} <= {known[0]:g}): {known[1]}; the "
+                "backend matched the oracle"
             )
     for got, r, name in zip(results, ref, names, strict=True):
         assert_close(got, r, tol, f"{name} vs the jittor reference")
@@ -711,3 +742,20 @@ def test_native_on_gpu_matches_reference(case, rng):
     with jt.flag_scope(use_cuda=1):
         check_bernoulli(mod, rng, case, "float32")
         check_normal(mod, rng, case, False, "float32")
+
+
+def test_reference_discrepancies_are_bounded():
+    """A reference that disagrees with the oracle is an expected failure only
+    within the named bound (issue 15: a reference Bernoulli off by ~100 nats
+    gave 24 xfails): here beyond it it fails, and in float64 always."""
+    want = [np.array([-3.0, -1.5, -0.25])]
+    got = [want[0].copy()]
+    off = [want[0] + np.array([0.0, 100.0, 0.0])]
+    with pytest.raises(AssertionError, match="beyond any known discrepancy"):
+        _compare(got, want, off, "float32", ["log_prob"])
+    with pytest.raises(AssertionError, match="beyond any known discrepancy"):
+        _compare(got, want, [want[0] * (1 + 5e-5)], "float64", ["log_prob"])
+    # Rounding-sized (relative error 4e-5 as _close measures it, beyond
+    # TOL but within the bound): the named expected failure.
+    with pytest.raises(pytest.xfail.Exception, match="float32 rounding"):
+        _compare(got, want, [want[0] * (1 + 8e-5)], "float32", ["log_prob"])
