@@ -17,6 +17,7 @@
 #include "common.h"
 
 namespace zhusuan {
+ZHUSUAN_ISA_BEGIN
 namespace normal {
 
 // ---------------------------------------------------------- the scale -----
@@ -150,4 +151,5 @@ struct RsampleGradScaleFn {
 };
 
 }  // namespace normal
+ZHUSUAN_ISA_END
 }  // namespace zhusuan
