@@ -11,9 +11,11 @@ test: setup
 	$(PY) -m pytest -q
 
 # The same with the jit backend's whole parity table (about 4 more minutes on
-# a cold Jittor cache; see tests/kernels/test_parity.py).
+# a cold Jittor cache; see tests/kernels/test_parity.py) and the packaging
+# tests (an sdist, a wheel built from it, installed into a fresh venv: about
+# 5 more minutes; tests/packaging/test_packaging.py).
 test-full: setup
-	ZHUSUAN_FULL_PARITY=1 $(PY) -m pytest -q
+	ZHUSUAN_FULL_PARITY=1 ZHUSUAN_PACKAGING_TESTS=1 $(PY) -m pytest -q
 
 demo: setup
 	$(PY) examples/vae.py
@@ -56,5 +58,7 @@ bench-quick: setup bench-deps
 	    --benchmark-json=benches/results/pytest-benchmark.json
 	$(PY) benches/run.py --quick --out benches/results
 
+# Builds happen outside the checkout; these are what older, in-tree builds
+# (setup.py, a by-hand `cmake -B build`) left behind.
 clean:
-	rm -rf build *.egg-info zhusuan/_C*.so .pytest_cache
+	rm -rf build dist *.egg-info zhusuan/_C*.so zhusuan/_native_build.log .pytest_cache
