@@ -70,11 +70,12 @@ def run(dtype):
         C.bernoulli_log_prob_backward(v["bits"], v["logits"], g, gx, gl, axes, 1.0)
         out[f"bernoulli_bwd_{tag}"] = np.concatenate([gx.ravel(), gl.ravel()])
         z, lq = e(N, D), e(*kept)
-        C.normal_rsample_forward(v["mean"], v["logstd"], v["eps"], z, lq, True, axes, 1.0)
+        C.normal_rsample_forward(v["mean"], v["logstd"], v["eps"], z, lq, True, axes,
+                                 1.0)
         out[f"rsample_fwd_{tag}"] = np.concatenate([z.ravel(), lq.ravel()])
         gm, gs = e(D), e(D)
-        C.normal_rsample_backward(v["mean"], v["logstd"], v["eps"], v["g"], g, gm, gs, True,
-                                  axes, 1.0)
+        C.normal_rsample_backward(v["mean"], v["logstd"], v["eps"], v["g"], g, gm, gs,
+                                  True, axes, 1.0)
         out[f"rsample_bwd_{tag}"] = np.concatenate([gm, gs])
         for family, (xk, pks) in FAMILIES.items():
             params = [v[k] for k in pks]

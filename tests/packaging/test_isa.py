@@ -102,7 +102,8 @@ def test_isa_matches_baseline(outputs, isa):
         scale = max(float(np.max(np.abs(b[finite]), initial=0.0)), np.finfo(dtype).tiny)
         err = float(np.max(np.abs(g[finite] - b[finite]), initial=0.0)) / scale
         worst[key] = err
-        assert err <= TOL[dtype], f"{key}: {isa} differs from baseline by {err:.3g} of scale"
+        assert err <= TOL[dtype], (
+            f"{key}: {isa} differs from baseline by {err:.3g} of scale")
     # The copies must really differ somewhere (else the dispatch did nothing
     # or both ran the same code): the baseline has no FMA, the others do.
     assert max(worst.values()) > 0.0

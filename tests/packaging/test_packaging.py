@@ -64,7 +64,7 @@ def built(tmp_path_factory):
           str(sdist)], cwd=tmp)
     (wheel,) = (tmp / "wheel").glob("zhusuan-*.whl")
     after = _checkout_litter()
-    assert after <= before, f"the builds wrote into the checkout: {sorted(after - before)}"
+    assert after <= before, f"the builds wrote into the checkout: {after - before}"
     return sdist, wheel, build_dir
 
 
@@ -84,9 +84,11 @@ def test_wheel_has_the_module_and_the_headers(built):
     _, wheel, _ = built
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
-    assert [n for n in names if n.startswith("zhusuan/_C.") and n.endswith(".so")], names
+    modules = [n for n in names if n.startswith("zhusuan/_C.") and n.endswith(".so")]
+    assert modules, names
     headers = {p.name for p in (ROOT / "csrc/include/zhusuan").glob("*.h")}
-    shipped = {n.rsplit("/", 1)[1] for n in names if n.startswith("zhusuan/include/zhusuan/")}
+    prefix = "zhusuan/include/zhusuan/"
+    shipped = {n[len(prefix):] for n in names if n.startswith(prefix)}
     assert headers and headers == shipped, headers ^ shipped
     assert not [n for n in names if n.startswith("zhusuan/_C_cuda")]  # CUDA is opt-in
     ver = zhusuan.__version__
@@ -171,7 +173,8 @@ def fresh_venv(built, tmp_path_factory):
     base = getattr(sys, "_base_executable", sys.executable)
     _run([base, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)])
     py = venv / "bin" / "python"
-    site = _run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+    site = _run([str(py), "-c",
+                 "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
     (Path(site.stdout.strip()) / "outer-venv.pth").write_text(
         sysconfig.get_paths()["purelib"] + "\n")
     _run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps",
@@ -185,8 +188,10 @@ def test_installed_wheel_works_outside_the_checkout(fresh_venv, tmp_path):
     res = json.loads(out.strip().splitlines()[-1])
     assert Path(res["file"]).is_relative_to(venv), res["file"]  # not the checkout's
     assert Path(res["include"]).is_relative_to(venv), res["include"]
-    assert res["backends"] == {"native": True, "jit": True, "jittor": True}, res["reasons"]
-    assert res["version"] == res["dist_version"] == res["C_version"] == zhusuan.__version__
+    assert all(res["backends"].values()), res["reasons"]
+    assert set(res["backends"]) == {"native", "jit", "jittor"}
+    versions = {res["version"], res["dist_version"], res["C_version"]}
+    assert versions == {zhusuan.__version__}
     assert res["isa"]["active"] == res["isa"]["supported"][-1]
     # float32 inputs, log-densities of magnitude up to ~8: a few float32 ulp.
     for backend, err in res["errs"].items():
