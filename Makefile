@@ -11,15 +11,18 @@ setup:
 test: setup
 	$(PY) -m pytest -q -m "not gpu"
 
-# The same with the jit backend's whole parity table and all five kill points of
-# tests/examples/test_vae_resume.py (about 5 more minutes on
-# a cold Jittor cache; see tests/kernels/test_parity.py).
+# The same with every case: the jit backend's whole parity table, all five kill
+# points of tests/examples/test_vae_resume.py, the hypothesis suite's full
+# sample, and the packaging tests (an sdist, a wheel built from it, installed
+# into a fresh venv; tests/packaging/test_packaging.py): about 10 more minutes
+# on a cold Jittor cache. The CUDA tests (marker gpu) included.
 test-full: setup
-	ZHUSUAN_FULL_PARITY=1 ZHUSUAN_FULL_TESTS=1 $(PY) -m pytest -q
+	ZHUSUAN_FULL_PARITY=1 ZHUSUAN_FULL_TESTS=1 ZHUSUAN_PACKAGING_TESTS=1 $(PY) -m pytest -q
 
 # The CUDA side: the kernels compile for sm_80/sm_90 without register spills
 # (nvcc, no GPU needed), and the native CUDA kernels agree with the CPU ones
-# (needs a GPU: skipped, with the reason, on a machine without one).
+# (needs a GPU and a build with -DZHUSUAN_WITH_CUDA=ON, see docs/install.md:
+# skipped, with the reason, on a machine without one).
 test-gpu: setup
 	$(PY) -m pytest -q -m gpu -rs --durations=5
 	@$(PY) -c "from zhusuan.kernels import _ext; c = _ext.C_CUDA; \
@@ -69,5 +72,7 @@ bench-quick: setup bench-deps
 	    --benchmark-json=benches/results/pytest-benchmark.json
 	$(PY) benches/run.py --quick --out benches/results
 
+# Builds happen outside the checkout; these are what older, in-tree builds
+# (setup.py, a by-hand `cmake -B build`) left behind.
 clean:
-	rm -rf build *.egg-info zhusuan/_C*.so .pytest_cache
+	rm -rf build dist *.egg-info zhusuan/_C*.so zhusuan/_native_build.log .pytest_cache

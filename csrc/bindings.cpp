@@ -24,6 +24,7 @@
 #include "cuda/ops.h"
 #define ZHUSUAN_MODULE_NAME _C_cuda
 #else
+#include "cpu/isa.h"
 #include "cpu/ops.h"
 #define ZHUSUAN_MODULE_NAME _C
 #endif
@@ -377,6 +378,16 @@ PYBIND11_MODULE(ZHUSUAN_MODULE_NAME, m) {
 #else
   m.attr("openmp") = false;
 #endif
+  // The instruction set of the kernels (cpu/isa.h; docs/design.md, "Building").
+  m.def("compiled_isas", &zhusuan::cpu::compiled_isas,
+        "The instruction sets the CPU kernels were compiled for, baseline first.");
+  m.def("supported_isas", &zhusuan::cpu::supported_isas,
+        "Those of compiled_isas() this CPU can run, baseline first.");
+  m.def("isa", &zhusuan::cpu::active_isa,
+        "The instruction set the CPU kernels run with (by default the best supported).");
+  m.def("set_isa", &zhusuan::cpu::set_isa, py::arg("name"),
+        "Run the CPU kernels with instruction set `name` (one of supported_isas()) from now "
+        "on; ValueError naming `name` otherwise. zhusuan.kernels calls it with $ZHUSUAN_ISA.");
 
   m.def("normal_log_prob_forward", &normal_log_prob_forward, py::arg("x"), py::arg("mean"),
         py::arg("scale"), py::arg("out"), py::arg("logstd"), py::arg("axes"),

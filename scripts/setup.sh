@@ -4,7 +4,9 @@
 #   1. apt: installs libdnnl-dev (oneDNN, for Jittor's fast CPU matmul) and
 #      dataset-fashion-mnist (the offline data set) if missing (needs root).
 #   2. creates .venv in the repo root and installs zhusuan editable with its
-#      test and example extras (this builds the native extension).
+#      test and example extras (this builds the native extension with
+#      scikit-build-core and CMake, in a temporary directory; the modules and
+#      headers go to .venv's site-packages, the Python files stay here).
 #   3. adds .venv/lib/python*/site-packages/zhusuan-jittor-env.pth, which runs
 #      zhusuan/_jittor_env.py at interpreter start-up so that `import jittor`
 #      works without a GPU and offline even before `import zhusuan`.
@@ -53,13 +55,17 @@ hash=$(cat $inputs | sha256sum | cut -c1-16)
 stamp="$VENV/.zhusuan-install-$hash"
 reinstall=0
 [ -f "$stamp" ] || reinstall=1
-if [ "${ZHUSUAN_BUILD_NATIVE:-1}" != 0 ] && ! ls zhusuan/_C*.so >/dev/null 2>&1; then
-    reinstall=1  # the extension is missing (e.g. a fresh clone): build it
+site=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
+if [ "${ZHUSUAN_BUILD_NATIVE:-1}" != 0 ] && ! ls "$site"/zhusuan/_C*.so >/dev/null 2>&1; then
+    reinstall=1  # the extension is missing (e.g. a fresh venv): build it
 fi
 if [ "$reinstall" = 1 ]; then
     say "installing build tools and zhusuan (editable, extras: test, examples)"
+    # Modules an old setup.py build wrote into the checkout would shadow the
+    # installed ones; builds no longer write there.
+    rm -f zhusuan/_C*.so zhusuan/_native_build.log
     "$PY" -m pip install -q --upgrade pip
-    "$PY" -m pip install -q setuptools wheel "pybind11>=2.10" cmake ninja
+    "$PY" -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.10" cmake ninja
     "$PY" -m pip install -q --no-build-isolation -e ".[test,examples]"
     rm -f "$VENV"/.zhusuan-install-*
     touch "$stamp"
@@ -68,7 +74,6 @@ else
 fi
 
 # 3. Make `import jittor` work before `import zhusuan` ---------------------------
-site=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 cat > "$site/zhusuan-jittor-env.pth" <<PTH
 import importlib.util as _u; _s = _u.spec_from_file_location("_zhusuan_jittor_env", "$ROOT/zhusuan/_jittor_env.py"); _m = _u.module_from_spec(_s); _s.loader.exec_module(_m); _m.configure()
 PTH

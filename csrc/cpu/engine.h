@@ -30,6 +30,7 @@
 #include "zhusuan/common.h"
 
 namespace zhusuan {
+ZHUSUAN_ISA_BEGIN
 namespace cpu {
 
 constexpr std::int64_t kTile = 256;       // elements per inner block
@@ -283,4 +284,5 @@ struct Engine {
 };
 
 }  // namespace cpu
+ZHUSUAN_ISA_END
 }  // namespace zhusuan

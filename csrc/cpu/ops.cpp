@@ -1,14 +1,13 @@
 // The CPU backend: the ops of zhusuan/ops_impl.h run by the CPU engine.
+// Compiled once per instruction set (-DZHUSUAN_ISA_NS=isa_<name> and that
+// ISA's -march; CMakeLists.txt); dispatch.cpp chooses one at run time.
 #include "ops.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "engine.h"
 #include "zhusuan/ops_impl.h"
 
 namespace zhusuan {
+ZHUSUAN_ISA_BEGIN
 namespace cpu {
 
 template <typename T>
@@ -81,14 +80,6 @@ void family_log_prob_backward(const std::string& family, const In<T>& x,
   });
 }
 
-int num_threads() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-
 #define ZHUSUAN_INSTANTIATE(T)                                                              \
   template void normal_log_prob_forward<T>(const In<T>&, const In<T>&, const In<T>&, bool, \
                                            const Axes&, double, const Out<T>&);             \
@@ -121,4 +112,5 @@ ZHUSUAN_INSTANTIATE(double)
 #undef ZHUSUAN_INSTANTIATE
 
 }  // namespace cpu
+ZHUSUAN_ISA_END
 }  // namespace zhusuan

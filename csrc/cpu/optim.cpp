@@ -2,12 +2,14 @@
 // zhusuan/optim.h (the same code the jit backend's jt.code source runs),
 // instantiated for float and double. CMakeLists.txt compiles this file with
 // -fno-math-errno (so that sqrt vectorises) and -ffp-contract=off (the
-// header's explicit fused multiply-adds are the only ones: Jittor's bits).
+// header's explicit fused multiply-adds are the only ones: Jittor's bits),
+// once per instruction set like ops.cpp (dispatch.cpp chooses at run time).
 #include "optim.h"
 
 #include "zhusuan/optim.h"
 
 namespace zhusuan {
+ZHUSUAN_ISA_BEGIN
 namespace cpu {
 
 template <typename T>
@@ -34,4 +36,5 @@ ZHUSUAN_INSTANTIATE(double)
 #undef ZHUSUAN_INSTANTIATE
 
 }  // namespace cpu
+ZHUSUAN_ISA_END
 }  // namespace zhusuan

@@ -7,16 +7,14 @@
 
 #include <cstdint>
 
+#include "zhusuan/isa_namespace.h"
+
 namespace zhusuan {
+ZHUSUAN_ISA_BEGIN
 namespace cpu {
 
-template <typename T>
-void adam_step(T* const* params, const T* const* grads, T* const* exp_avg,
-               T* const* exp_avg_sq, const std::int64_t* sizes, const double* coefs, int n);
-
-template <typename T>
-void sgd_step(T* const* params, const T* const* grads, T* const* momentum_buffers,
-              const std::int64_t* sizes, const double* coefs, int n);
+#include "optim_api.inc"
 
 }  // namespace cpu
+ZHUSUAN_ISA_END
 }  // namespace zhusuan

@@ -40,7 +40,7 @@ without ``axes``, or ``[1]`` when every axis is reduced):
 
 import os
 
-from . import reference
+from . import _ext, reference
 from ._families import FAMILIES
 from ._shapes import broadcast_shapes, normalize_axes, reduced_shape
 
@@ -123,12 +123,16 @@ def get_backend():
 
 def backend_info():
     """A dict: each backend's availability (or the reason it is missing),
-    the chosen one and why."""
+    the chosen one and why. The ``native`` entry also has ``isa``: the
+    instruction set its CPU kernels run with (``active``), those compiled in
+    and those this CPU supports, and why (``ZHUSUAN_ISA`` or the default);
+    None without the extension."""
     chosen = get_backend()
     info = {"chosen": chosen, "why": _state["why"], "backends": {}}
     for name in BACKENDS:
         ok = _load(name) is not None
         info["backends"][name] = {"available": ok, "reason": _errors.get(name, "")}
+    info["backends"]["native"]["isa"] = _ext.isa_info()
     return info
 
 

@@ -16,14 +16,14 @@ with ``-Ofast``; we append ``-fno-fast-math`` (the math relies on IEEE
 inf/NaN and on the compensated log1p not being reassociated) and
 ``-fno-trapping-math`` (so that the selects vectorise, as in CMakeLists.txt).
 
-Needs the headers on disk: it works from a source checkout or an editable
-install, and :func:`check_available` says so when they are missing.
+Needs the headers on disk: a wheel installs them in ``zhusuan/include``, a
+checkout (and an editable install) has them in ``csrc/include``
+(``_ext.INCLUDE_DIR``); :func:`check_available` says so when they are missing.
 """
-
-from pathlib import Path
 
 import jittor as jt
 
+from . import _ext
 from ._fused import family_op, fused_ops, materialize
 
 __all__ = [
@@ -36,9 +36,10 @@ __all__ = [
     "INCLUDE_DIR",
 ]
 
-# csrc/ sits next to the package in a checkout: <repo>/zhusuan/kernels/jit.py.
-INCLUDE_DIR = Path(__file__).resolve().parents[2] / "csrc" / "include" / "zhusuan"
-_HEADERS = ("common.h", "special.h", "normal.h", "bernoulli.h", "families.h")
+# Installed with the package, or the checkout's csrc/include (_ext.INCLUDE_DIR).
+INCLUDE_DIR = _ext.INCLUDE_DIR / "zhusuan"
+_HEADERS = ("isa_namespace.h", "common.h", "special.h", "normal.h", "bernoulli.h",
+            "families.h")
 # -I: Jittor's compile cache scans a source's #include "..." lines itself and
 # looks only in the -I directories of the command (families.h includes
 # special.h by a relative path).
@@ -53,9 +54,9 @@ def check_available():
     if missing:
         raise ImportError(
             f"the jit backend compiles csrc/include/zhusuan/*.h, but {missing} are "
-            f"not in {INCLUDE_DIR} (a non-editable install ships no csrc/). Install "
-            "from a source checkout with `pip install -e .`, or use the 'native' or "
-            "'jittor' backend."
+            f"not in {INCLUDE_DIR} (an install ships them in zhusuan/include, a "
+            "checkout in csrc/include). Reinstall with `pip install .` (or `-e .` "
+            "from a checkout), or use the 'native' or 'jittor' backend."
         )
 
 

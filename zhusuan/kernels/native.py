@@ -39,11 +39,10 @@ def check_available():
         return
     msg = (
         f"the native extension zhusuan._C is not built ({_ext.C_ERROR}). Build it "
-        "from the repository root with `pip install -e .` (needs a C++17 compiler "
-        "with OpenMP; CMake, ninja and pybind11 come from PyPI), or by hand: "
-        "`cmake -S . -B build -Dpybind11_DIR=$(python -m pybind11 --cmakedir) && "
-        "cmake --build build -j2` (the module is written into zhusuan/). "
-        "Meanwhile the 'jit' and 'jittor' backends work without it."
+        "with `pip install .` (or `pip install -e .` in a checkout; needs a C++17 "
+        "compiler with OpenMP; scikit-build-core, CMake, ninja and pybind11 come "
+        "from PyPI); see docs/install.md. Meanwhile the 'jit' and 'jittor' backends "
+        "work without it."
     )
     log = _ext.build_log()
     if log:

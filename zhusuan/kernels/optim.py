@@ -56,8 +56,6 @@ where they are: a parameter whose memory is shared with another Var (a
 reshape of another array) would change that Var too.
 """
 
-from pathlib import Path
-
 import jittor as jt
 import numpy as np
 
@@ -83,7 +81,7 @@ ADAM_COEFS = ("beta1", "one_minus_beta1", "beta2", "one_minus_beta2", "eps",
               "weight_decay", "step_size")
 SGD_COEFS = ("lr", "momentum", "one_minus_dampening", "weight_decay", "nesterov")
 
-_INCLUDE = Path(__file__).resolve().parents[2] / "csrc" / "include"
+_INCLUDE = _ext.INCLUDE_DIR  # installed, or the checkout's csrc/include
 _HEADER = _INCLUDE / "zhusuan" / "optim.h"
 
 
@@ -110,8 +108,9 @@ def unavailable_reason(backend):
             return ("the jit optimiser kernel has no CUDA source; use 'native' or "
                     "'jittor'")
         if not _HEADER.is_file():
-            return (f"{_HEADER} is missing (a non-editable install ships no csrc/); "
-                    "install from a source checkout with `pip install -e .`")
+            return (f"{_HEADER} is missing (an install ships the headers in "
+                    "zhusuan/include, a checkout in csrc/include); reinstall with "
+                    "`pip install .`")
         return ""
     return f"unknown backend {backend!r}"
 

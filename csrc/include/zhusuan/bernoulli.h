@@ -19,6 +19,7 @@
 #include "common.h"
 
 namespace zhusuan {
+ZHUSUAN_ISA_BEGIN
 namespace bernoulli {
 
 template <typename T>
@@ -75,4 +76,5 @@ struct LogProbGradFn {
 };
 
 }  // namespace bernoulli
+ZHUSUAN_ISA_END
 }  // namespace zhusuan

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "isa_namespace.h"
+
 namespace zhusuan {
 
 using Shape = std::vector<std::int64_t>;
@@ -34,6 +36,11 @@ struct Out {
   T* data;  // nullptr: this output is not wanted
   Shape shape;
 };
+
+// The types above are the interface between the bindings and the kernels of
+// every instruction set, so they stay outside the per-ISA namespace; the
+// functions below go inside it (isa_namespace.h).
+ZHUSUAN_ISA_BEGIN
 
 inline std::string shape_str(const Shape& s) {
   std::ostringstream os;
@@ -206,4 +213,5 @@ Plan<NS> make_plan(const Shape& full, const std::array<std::vector<std::int64_t>
   return p;
 }
 
+ZHUSUAN_ISA_END
 }  // namespace zhusuan

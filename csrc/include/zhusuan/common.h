@@ -31,6 +31,8 @@
 #include <cstring>
 #include <cmath>
 
+#include "isa_namespace.h"
+
 #if defined(__CUDACC__)
 #define ZS_HD __host__ __device__ __forceinline__
 #elif defined(__GNUC__)
@@ -40,6 +42,7 @@
 #endif
 
 namespace zhusuan {
+ZHUSUAN_ISA_BEGIN
 
 // a * b: the backward of an op whose per-element derivative a was saved by
 // its forward pass, b the upstream gradient.
@@ -364,4 +367,5 @@ ZS_HD void sigmoid_pair(T l, T& pos, T& neg) {
 }
 
 }  // namespace math
+ZHUSUAN_ISA_END
 }  // namespace zhusuan

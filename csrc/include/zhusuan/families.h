@@ -31,6 +31,7 @@
 #include "special.h"
 
 namespace zhusuan {
+ZHUSUAN_ISA_BEGIN
 namespace families {
 
 template <typename T>
@@ -411,4 +412,5 @@ struct GradFn {
       X(Uniform) X(Poisson) X(Geometric) X(Binomial) X(Gamma) X(Beta) X(StudentT)
 
 }  // namespace families
+ZHUSUAN_ISA_END
 }  // namespace zhusuan

@@ -26,6 +26,7 @@
 #include "common.h"
 
 namespace zhusuan {
+ZHUSUAN_ISA_BEGIN
 namespace normal {
 
 // ---------------------------------------------------------- the scale -----
@@ -200,4 +201,5 @@ struct RsampleGradScaleFn {
 };
 
 }  // namespace normal
+ZHUSUAN_ISA_END
 }  // namespace zhusuan

@@ -40,6 +40,7 @@
 #include "normal.h"
 
 namespace zhusuan {
+ZHUSUAN_ISA_BEGIN
 namespace ops {
 namespace detail {
 
@@ -481,4 +482,5 @@ inline std::vector<std::pair<std::string, std::vector<std::string>>> family_tabl
 }
 
 }  // namespace ops
+ZHUSUAN_ISA_END
 }  // namespace zhusuan

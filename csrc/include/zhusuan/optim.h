@@ -43,6 +43,7 @@
 #include "common.h"
 
 namespace zhusuan {
+ZHUSUAN_ISA_BEGIN
 namespace optim {
 
 // a * b + c, rounded once where the target has fused multiply-add.
@@ -154,6 +155,7 @@ ZS_HD void sgd_update(T& p, T g, T& b, const SgdCoef<T>& k) {
 }
 
 }  // namespace optim
+ZHUSUAN_ISA_END
 }  // namespace zhusuan
 
 // ---------------------------------------------------------- host loops ----
@@ -168,6 +170,7 @@ ZS_HD void sgd_update(T& p, T g, T& b, const SgdCoef<T>& k) {
 #include <vector>
 
 namespace zhusuan {
+ZHUSUAN_ISA_BEGIN
 namespace optim {
 namespace host {
 
@@ -260,5 +263,6 @@ void sgd_step(T* const* p, const T* const* g, T* const* buf, const std::int64_t*
 
 }  // namespace host
 }  // namespace optim
+ZHUSUAN_ISA_END
 }  // namespace zhusuan
 #endif

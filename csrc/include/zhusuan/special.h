@@ -18,6 +18,7 @@
 #include "common.h"
 
 namespace zhusuan {
+ZHUSUAN_ISA_BEGIN
 namespace math {
 
 ZS_HD float lgamma(float x) { return ::lgammaf(x); }
@@ -39,4 +40,5 @@ ZS_HD T digamma(T x) {
 }
 
 }  // namespace math
+ZHUSUAN_ISA_END
 }  // namespace zhusuan
