@@ -65,7 +65,10 @@ if [ "$reinstall" = 1 ]; then
     # installed ones; builds no longer write there.
     rm -f zhusuan/_C*.so zhusuan/_native_build.log
     "$PY" -m pip install -q --upgrade pip
-    "$PY" -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.10" cmake ninja
+    # setuptools and wheel: Jittor is an sdist built by setup.py, and
+    # --no-build-isolation builds it with what the venv has.
+    "$PY" -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.10" cmake ninja \
+        setuptools wheel
     "$PY" -m pip install -q --no-build-isolation -e ".[test,examples]"
     rm -f "$VENV"/.zhusuan-install-*
     touch "$stamp"
