@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export log_silent ?= 1
 
-.PHONY: setup test test-full test-gpu demo docs bench bench-quick bench-deps clean
+.PHONY: setup test test-full test-gpu lint demo docs bench bench-quick bench-deps clean
 
 setup:
 	bash scripts/setup.sh
@@ -31,6 +31,11 @@ test-gpu: setup
 	          'no CUDA device (or no zhusuan._C_cuda): the CUDA sources were compiled ' \
 	          'and checked, every test that needs a device was skipped')"
 
+# ruff (its settings: pyproject.toml's [tool.ruff]); installed on first use.
+lint: setup
+	@$(PY) -m ruff --version >/dev/null 2>&1 || $(PY) -m pip install -q "ruff==0.17.6"
+	$(PY) -m ruff check .
+
 demo: setup
 	$(PY) examples/vae.py
 
@@ -52,9 +57,9 @@ BENCH_PYTEST := $(PY) -m pytest benches -o python_files='bench_*.py' -q \
 	--benchmark-only --benchmark-columns=min,median,max,rounds
 
 bench-deps: setup
-	@if $(PY) -c "import torch, pyro, pytest_benchmark, matplotlib; \
+	@if $(PY) -c "import torch, pyro, pytest_benchmark, matplotlib, sklearn; \
 	        assert torch.__version__.split('+')[0] == '2.13.0'" 2>/dev/null; then \
-	    echo "[bench] torch, pyro, pytest-benchmark, matplotlib present"; \
+	    echo "[bench] torch, pyro, pytest-benchmark, matplotlib, scikit-learn present"; \
 	else \
 	    echo "[bench] installing the bench extras into .venv"; \
 	    $(PY) -m pip install -q torch==2.13.0 && \

@@ -51,9 +51,10 @@ import zhusuan as zs  # noqa: E402,F401  (configures Jittor before its import)
 import jittor as jt  # noqa: E402
 
 # isort: on
-from benches.bench_optim import SHAPES  # noqa: E402
 from zhusuan.kernels import _ext  # noqa: E402
 from zhusuan.kernels import optim as kopt  # noqa: E402
+
+from benches.bench_optim import SHAPES  # noqa: E402
 
 LR, BETAS, EPS, STEP = 1e-3, (0.9, 0.999), 1e-8, 5.0
 

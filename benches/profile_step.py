@@ -41,6 +41,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 import zhusuan as zs  # noqa: E402  (configures Jittor before its import)
+
 import jittor as jt  # noqa: E402
 
 from benches import cases, run  # noqa: E402

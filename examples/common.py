@@ -12,9 +12,9 @@ import signal
 import sys
 import tempfile
 
-import numpy as np
-
 import zhusuan as zs
+
+import numpy as np
 
 __all__ = [
     "load_dataset",

@@ -67,11 +67,12 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import zhusuan  # noqa: E402,F401  (sets up Jittor before it is imported)
-import jittor as jt  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
 import zhusuan as zs  # noqa: E402
+from zhusuan.framework import BayesianNet  # noqa: E402
+from zhusuan.transforms import *  # noqa: E402,F401,F403  (upstream's imports)
+from zhusuan.transforms.invertible import *  # noqa: E402,F401,F403
 
+import jittor as jt  # noqa: E402
 from common import (  # noqa: E402
     MetricsStream,
     check_training_args,
@@ -82,9 +83,7 @@ from common import (  # noqa: E402
     save_checkpoint,
     save_image_grid,
 )
-from zhusuan.framework import BayesianNet  # noqa: E402
-from zhusuan.transforms import *  # noqa: E402,F401,F403  (upstream's imports)
-from zhusuan.transforms.invertible import *  # noqa: E402,F401,F403
+from tqdm import tqdm  # noqa: E402
 
 BAR_INTERVAL = 0.2 if sys.stderr.isatty() else 30.0
 LN2 = math.log(2.0)

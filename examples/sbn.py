@@ -60,10 +60,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import zhusuan as zs  # noqa: E402  (sets up Jittor before it is imported)
-import jittor as jt  # noqa: E402
-from jittor import nn  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+from zhusuan import BayesianNet  # noqa: E402
 
+import jittor as jt  # noqa: E402
 from common import (  # noqa: E402
     MetricsStream,
     check_training_args,
@@ -74,8 +73,9 @@ from common import (  # noqa: E402
     save_checkpoint,
     save_image_grid,
 )
+from jittor import nn  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 from vae import BAR_INTERVAL, batches, evaluate_ll  # noqa: E402
-from zhusuan import BayesianNet  # noqa: E402
 
 # Test images per forward pass when evaluating (bigger than a training batch:
 # no gradients are kept, so memory is not the limit).

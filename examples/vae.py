@@ -37,10 +37,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import zhusuan as zs  # noqa: E402  (sets up Jittor before it is imported)
-import jittor as jt  # noqa: E402
-from jittor import nn  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+from zhusuan import BayesianNet  # noqa: E402
 
+import jittor as jt  # noqa: E402
 from common import (  # noqa: E402
     MetricsStream,
     check_training_args,
@@ -51,7 +50,8 @@ from common import (  # noqa: E402
     save_checkpoint,
     save_image_grid,
 )
-from zhusuan import BayesianNet  # noqa: E402
+from jittor import nn  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 # Redraw the progress bars often on a terminal, rarely into a log file.
 BAR_INTERVAL = 0.2 if sys.stderr.isatty() else 30.0

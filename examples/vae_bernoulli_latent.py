@@ -37,11 +37,11 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import zhusuan as zs  # noqa: E402  (sets up Jittor before it is imported)
-import jittor as jt  # noqa: E402
-from jittor import nn  # noqa: E402
-
-import sbn  # noqa: E402
 from zhusuan import BayesianNet  # noqa: E402
+
+import jittor as jt  # noqa: E402
+import sbn  # noqa: E402
+from jittor import nn  # noqa: E402
 
 
 class Generator(BayesianNet):

@@ -18,12 +18,12 @@ check allows five such standard deviations (about 6e-7 per check for a
 normal estimate).
 """
 
+import zhusuan as zs
+from zhusuan import diagnostics as dg
+
 import numpy as np
 import pytest
 from scipy import stats
-
-import zhusuan as zs
-from zhusuan import diagnostics as dg
 
 # -- the written-out reference ----------------------------------------------------
 

@@ -10,13 +10,13 @@ Adam steps a VAE is typically below 400).
 
 import os
 
+import zhusuan as zs
+from zhusuan import BayesianNet
+
+import jittor as jt
 import numpy as np
 import pytest
-import zhusuan as zs
-import jittor as jt
 from jittor import nn
-
-from zhusuan import BayesianNet
 
 FASHION = "/usr/share/datasets/fashion-mnist"
 
@@ -75,7 +75,7 @@ class Variational(BayesianNet):
         z_logits = self.act2(self.fc2(self.act1(self.fc1(x))))
         z_mean = self.fc3(z_logits)
         z_std = jt.exp(self.fc4(z_logits))
-        z = self.sn('Normal',
+        z = self.sn('Normal',  # noqa: F841  (the tutorial's code, verbatim)
                     name='z',
                     mean=z_mean,
                     std=z_std,
@@ -104,7 +104,7 @@ def test_tutorial_vae_trains_on_real_data():
     optimizer = jt.optim.Adam(model.parameters(), 1e-3)
 
     losses = []
-    for epoch in range(epoch_size):
+    for epoch in range(epoch_size):  # noqa: B007  (the tutorial's code, verbatim)
         for step in range(num_batches):
             x = jt.array(x_train[step * batch_size:min((step + 1) * batch_size, len_)])
             x = jt.reshape(x, [-1, x_dim])

@@ -14,14 +14,15 @@ from . import (  # noqa: E402
     diagnostics,
     distributions,
     evaluation,
+    flows,
     framework,
     kernels,
     mcmc,
     optim,
+    transforms,
     utils,
     variational,
 )
-from . import flows, transforms  # noqa: E402
 from .distributions import Bernoulli, Distribution, Normal  # noqa: E402
 from .framework import BayesianNet, StochasticTensor  # noqa: E402
 

@@ -26,10 +26,10 @@ import math
 import os
 import sys
 
+import zhusuan as zs
+
 import numpy as np
 import pytest
-
-import zhusuan as zs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if ROOT not in sys.path:

@@ -17,9 +17,6 @@ import struct
 import urllib.error
 import urllib.request
 
-import numpy as np
-import pytest
-
 from zhusuan import datasets
 from zhusuan.datasets import (
     MNIST_FILES,
@@ -32,6 +29,9 @@ from zhusuan.datasets import (
     read_idx,
 )
 from zhusuan.datasets import mnist as zmnist
+
+import numpy as np
+import pytest
 
 # struct format letter and IDX type code of each element type.
 _STRUCT = {

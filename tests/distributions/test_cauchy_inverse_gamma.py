@@ -18,14 +18,14 @@ shape [1] are avoided in float64 (the Jittor 1.3.11 float64-after-float32
 bug, tests/kernels/test_parity.py).
 """
 
+import zhusuan as zs
+from zhusuan.distributions import Cauchy, HalfCauchy, InverseGamma
+
 import jittor as jt  # tests/conftest.py has already imported zhusuan first
 import numpy as np
 import pytest
 from _shared import ALPHA, FD_ATOL, FD_RTOL, N_SAMPLES, N_SE, central_difference
 from scipy import special, stats
-
-import zhusuan as zs
-from zhusuan.distributions import Cauchy, HalfCauchy, InverseGamma
 
 # float64: a handful of roundings of terms of magnitude <= ~30 (lgamma of
 # arguments < 15, logs): ~1e-13; 1e-12 leaves a margin of ten. float32:

@@ -13,11 +13,6 @@ promotion are checked.
 
 import math
 
-import jittor as jt  # tests/conftest.py has already imported zhusuan first
-import numpy as np
-import pytest
-from scipy import special, stats
-
 from zhusuan.distributions import (
     Bernoulli,
     Beta,
@@ -36,7 +31,11 @@ from zhusuan.distributions import (
 )
 from zhusuan.distributions import kl as kl_module
 
+import jittor as jt  # tests/conftest.py has already imported zhusuan first
+import numpy as np
+import pytest
 from _shared import N_SE
+from scipy import special, stats
 
 N_MC = 200000
 # KL(p || p) is a sum of a few terms of magnitude <= ~50 (lgamma, log-scales)

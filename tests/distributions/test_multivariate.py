@@ -33,11 +33,6 @@ checked in float32 and float64.
 
 import math
 
-import jittor as jt  # tests/conftest.py has already imported zhusuan first
-import numpy as np
-import pytest
-from scipy import linalg, special, stats
-
 import zhusuan as zs
 from zhusuan.distributions import (
     Categorical,
@@ -52,7 +47,11 @@ from zhusuan.distributions import (
 )
 from zhusuan.distributions.gamma import standard_gamma
 
-from _shared import FD_RTOL, FD_ATOL, N_SAMPLES, N_SE, ALPHA, central_difference
+import jittor as jt  # tests/conftest.py has already imported zhusuan first
+import numpy as np
+import pytest
+from _shared import ALPHA, FD_ATOL, FD_RTOL, N_SAMPLES, N_SE, central_difference
+from scipy import linalg, special, stats
 
 # -- tolerances ----------------------------------------------------------------
 

@@ -27,15 +27,14 @@ suites):
 from dataclasses import dataclass
 from typing import Callable
 
-import jittor as jt  # tests/conftest.py has already imported zhusuan first
-import numpy as np
-import pytest
-from scipy import special, stats
-
 import zhusuan as zs
 from zhusuan.distributions import Bernoulli, Normal
 
-from _shared import FD_RTOL, FD_ATOL, N_SAMPLES, N_SE, ALPHA, central_difference
+import jittor as jt  # tests/conftest.py has already imported zhusuan first
+import numpy as np
+import pytest
+from _shared import ALPHA, FD_ATOL, FD_RTOL, N_SAMPLES, N_SE, central_difference
+from scipy import special, stats
 
 # -- tolerances ----------------------------------------------------------------
 
@@ -441,7 +440,7 @@ def test_reparameterized_sample_gradient_matches_finite_differences(
     grads = jt.grad(value, list(vs.values()))
     # Reseeding must reproduce the draws, or the differences below are noise.
     np.testing.assert_allclose(value.item(), loss(params), rtol=RTOL64, atol=ATOL64)
-    for (name, _), g in zip(vs.items(), grads):
+    for (name, _), g in zip(vs.items(), grads, strict=False):
         assert g.dtype == "float64"
         np.testing.assert_allclose(g.numpy(), central_difference(loss, params, name),
                                    rtol=FD_RTOL, atol=FD_ATOL, err_msg=name)
@@ -462,7 +461,7 @@ def test_log_prob_gradient_matches_finite_differences(case, float64, rng):
 
     vs = {k: jt.array(v) for k, v in arrays.items()}
     grads = jt.grad(build_and_score(vs), [vs[k] for k in names])
-    for name, g in zip(names, grads):
+    for name, g in zip(names, grads, strict=False):
         assert g.dtype == "float64"
         np.testing.assert_allclose(g.numpy(), central_difference(loss, arrays, name),
                                    rtol=FD_RTOL, atol=FD_ATOL, err_msg=name)

@@ -62,19 +62,31 @@ import contextlib
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+import zhusuan as zs
+from zhusuan import kernels
+from zhusuan.distributions import (
+    Beta,
+    BinConcrete,
+    Binomial,
+    Exponential,
+    FoldNormal,
+    Gamma,
+    Geometric,
+    HalfNormal,
+    Laplace,
+    Logistic,
+    LogNormal,
+    Poisson,
+    StudentT,
+    Uniform,
+)
+from zhusuan.distributions.gamma import gamma_cdf_dalpha
+
 import jittor as jt  # tests/conftest.py has already imported zhusuan first
 import numpy as np
 import pytest
+from _shared import ALPHA, FD_ATOL, FD_RTOL, N_SAMPLES, N_SE, central_difference
 from scipy import integrate, special, stats
-
-import zhusuan as zs
-from zhusuan import kernels
-from zhusuan.distributions import (Beta, BinConcrete, Binomial, Exponential, FoldNormal,
-                                   Gamma, Geometric, HalfNormal, Laplace, Logistic,
-                                   LogNormal, Poisson, StudentT, Uniform)
-from zhusuan.distributions.gamma import gamma_cdf_dalpha
-
-from _shared import FD_RTOL, FD_ATOL, N_SAMPLES, N_SE, ALPHA, central_difference
 
 # -- tolerances ----------------------------------------------------------------
 
@@ -188,8 +200,8 @@ class _BinConcreteGen(stats.rv_continuous):
     def _munp(self, n, temperature, logits):
         # Moments by quad in the logit domain (scipy's default integrates
         # x^n p(x) over [0, 1], where p is singular for tau < 1).
-        def one(t, l):
-            q, lo, hi = _logit_domain(t, l)
+        def one(t, lg):
+            q, lo, hi = _logit_domain(t, lg)
             return integrate.quad(lambda y: special.expit(y) ** n * q(y), lo, hi,
                                   epsabs=1e-13, limit=200)[0]
         return np.vectorize(one, otypes=[np.float64])(temperature, logits)
@@ -701,7 +713,7 @@ def test_values_outside_the_support_are_minus_inf_with_zero_gradient(dtype):
             # The gradient of the (-inf) sum: every parameter entry belongs to
             # one point, and the points outside contribute exactly 0, not NaN.
             wanted = [k for k in vs if k != "n_experiments"]
-            for k, g in zip(wanted, jt.grad(out.sum(), [vs[k] for k in wanted])):
+            for k, g in zip(wanted, jt.grad(out.sum(), [vs[k] for k in wanted]), strict=False):
                 g = g.numpy()
                 assert np.all(np.isfinite(g)), (name, k, g)
                 np.testing.assert_array_equal(g[outside], 0.0, err_msg=f"{name} d/d{k}")
@@ -841,7 +853,7 @@ def _chisquare_pvalue(draws, dist):
     observed.append(float(np.sum(draws >= top)))
     exp_b, obs_b = [], []
     acc_e = acc_o = 0.0
-    for e, o in zip(expected, observed):
+    for e, o in zip(expected, observed, strict=False):
         acc_e += e
         acc_o += o
         if acc_e >= 5.0:
@@ -950,7 +962,7 @@ def test_reparameterized_sample_gradient_matches_finite_differences(
     np.testing.assert_allclose(value, np.sum(_test_function_np(z)), rtol=RTOL64,
                                atol=ATOL64 * z.size)
     np.testing.assert_array_equal(reparameterized_run(case, params, 4, seed)[0], z)
-    for name, g in zip(params, grads):
+    for name, g in zip(params, grads, strict=False):
         assert g.dtype == np.float64 and g.shape == params[name].shape, name
         np.testing.assert_allclose(g, central_difference(terms, params, name),
                                    rtol=FD_RTOL, atol=FD_ATOL, err_msg=name)
@@ -1087,7 +1099,7 @@ def _log_prob_and_grads(case, arrays, grads=True):
     if not grads:
         return lp.numpy(), {}
     gs = jt.grad(lp.sum(), list(vs.values()))
-    return lp.numpy(), {k: g.numpy() for k, g in zip(vs, gs)}
+    return lp.numpy(), {k: g.numpy() for k, g in zip(vs, gs, strict=False)}
 
 
 # BinConcrete's density is Jittor ops on every backend (no fused kernel), so it

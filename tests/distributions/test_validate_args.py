@@ -157,7 +157,8 @@ def test_sampling_with_bad_concentration_names_the_parameter(make, what):
 
 # -- shape errors name the parameters -------------------------------------------------
 @pytest.mark.parametrize("make, names", [
-    (lambda: D.Normal(mean=np.zeros(3, np.float32), std=1.0), r"value \[4\], mean \[3\], std \[1\]"),
+    (lambda: D.Normal(mean=np.zeros(3, np.float32), std=1.0),
+     r"value \[4\], mean \[3\], std \[1\]"),
     (lambda: D.Normal(mean=0.0, logstd=np.zeros(3, np.float32)), r"mean \[1\], logstd \[3\]"),
     (lambda: D.Bernoulli(probs=np.full(3, 0.5, np.float32)), r"value \[4\], probs \[3\]"),
     (lambda: D.Poisson(rate=np.ones(3, np.float32)), r"value \[4\], rate \[3\]"),

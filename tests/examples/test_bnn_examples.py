@@ -12,10 +12,10 @@ import json
 import os
 import sys
 
+import zhusuan as zs  # (configures Jittor first)
+
 import numpy as np
 import pytest
-
-import zhusuan as zs  # (configures Jittor first)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "examples"))

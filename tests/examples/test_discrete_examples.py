@@ -25,11 +25,11 @@ import math
 import os
 import sys
 
+import zhusuan as zs
+
+import jittor as jt
 import numpy as np
 import pytest
-
-import zhusuan as zs
-import jittor as jt
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "examples"))

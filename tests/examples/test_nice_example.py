@@ -16,11 +16,11 @@ import math
 import os
 import sys
 
+import zhusuan as zs
+
 import numpy as np
 import pytest
 from scipy import stats
-
-import zhusuan as zs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "examples"))

@@ -9,10 +9,10 @@ the fused kernels), so only the kernels' arithmetic may differ.
 import os
 import sys
 
+import zhusuan as zs
+
 import numpy as np
 import pytest
-
-import zhusuan as zs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "examples"))

@@ -17,10 +17,10 @@ import os
 import shutil
 import sys
 
+import zhusuan as zs  # noqa: F401
+
 import numpy as np
 import pytest
-
-import zhusuan as zs  # noqa: F401
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "examples"))

@@ -19,10 +19,10 @@ import signal
 import subprocess
 import sys
 
+import zhusuan as zs
+
 import numpy as np
 import pytest
-
-import zhusuan as zs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "examples"))

@@ -35,25 +35,41 @@ false-positive rate.
 import os
 import sys
 
+import zhusuan as zs
+from zhusuan import BayesianNet
+from zhusuan.distributions import Logistic, Normal
+from zhusuan.flows import Flow
+from zhusuan.transforms import (
+    IAF,
+    AdditiveCoupling,
+    AffineCoupling,
+    InvertibleTransform,
+    Planar,
+    Scaling,
+    Sequential,
+    get_coupling_mask,
+)
+
 import jittor as jt  # tests/conftest.py has already imported zhusuan first
 import numpy as np
 import pytest
 from jittor import nn
 from scipy import stats
 
-import zhusuan as zs
-from zhusuan import BayesianNet
-from zhusuan.distributions import Logistic, Normal
-from zhusuan.flows import Flow
-from zhusuan.transforms import (IAF, AdditiveCoupling, AffineCoupling,
-                                InvertibleTransform, Planar, Scaling, Sequential,
-                                get_coupling_mask)
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                                 "transforms"))
-from _flow_oracles import (ATOL64, FD_LOGDET_ATOL, ROUNDTRIP64, RTOL64,  # noqa: E402
-                           fd_log_det, np_affine, np_planar, np_planar_u_hat,
-                           np_scaling, npv)
+from _flow_oracles import (  # noqa: E402
+    ATOL64,
+    FD_LOGDET_ATOL,
+    ROUNDTRIP64,
+    RTOL64,
+    fd_log_det,
+    np_affine,
+    np_planar,
+    np_planar_u_hat,
+    np_scaling,
+    npv,
+)
 
 D = 6
 B = 5
@@ -299,8 +315,8 @@ def test_log_prob_gradients_match_finite_differences(rng, float64):
         return (stats.norm.logpdf(z, mean, std).sum() + s_c.sum()
                 + B * vals["s"].sum())
 
-    for (name, value), g in zip(values.items(), grads):
-        fd = _central(lambda v: np_log_prob({**values, name: v}), value)
+    for (name, value), g in zip(values.items(), grads, strict=False):
+        fd = _central(lambda v, name=name: np_log_prob({**values, name: v}), value)
         np.testing.assert_allclose(g.numpy(), fd, rtol=FD_TOL, atol=FD_TOL,
                                    err_msg=name)
 
@@ -325,8 +341,8 @@ def test_planar_one_pass_gradients_match_finite_differences(rng, float64, seed):
         return (stats.norm.logpdf(z, mean, std).sum() - log_det.sum()
                 + (xs * xs).sum())
 
-    for (name, value), g in zip(values.items(), grads):
-        fd = _central(lambda v: objective({**values, name: v}), value)
+    for (name, value), g in zip(values.items(), grads, strict=False):
+        fd = _central(lambda v, name=name: objective({**values, name: v}), value)
         np.testing.assert_allclose(g.numpy(), fd, rtol=FD_TOL, atol=FD_TOL,
                                    err_msg=name)
 
@@ -420,7 +436,7 @@ def test_planar_posterior_trains(rng, float64):
     assert np.isfinite(loss.item())
     opt.step(loss)
     after = [npv(p) for p in seq.parameters()]
-    assert all(np.any(a != b) for a, b in zip(after, before))
+    assert all(np.any(a != b) for a, b in zip(after, before, strict=False))
 
 
 # -- 7. errors -----------------------------------------------------------------------

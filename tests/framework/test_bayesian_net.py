@@ -6,14 +6,14 @@ multiplier). float32 comparisons use rtol 1e-5 (a few float32 ulps on sums
 of tens of terms); float64 ones 1e-10.
 """
 
-import numpy as np
-import pytest
 import zhusuan as zs  # noqa: F401  (sets up Jittor)
-import jittor as jt
-from scipy import stats
-
 from zhusuan import BayesianNet
 from zhusuan.framework import particles
+
+import jittor as jt
+import numpy as np
+import pytest
+from scipy import stats
 
 
 @pytest.fixture
@@ -181,7 +181,8 @@ class TutorialStyleQ(BayesianNet):
     def execute(self, observed):
         self.observe(observed)
         x = self.observed["x"]
-        self.sn("Normal", name="z", mean=x * 0.5, std=jt.ones(x.shape, x.dtype) * 0.75,  # exact in binary
+        # 0.5 and 0.75: exact in binary
+        self.sn("Normal", name="z", mean=x * 0.5, std=jt.ones(x.shape, x.dtype) * 0.75,
                 reparameterize=True, reduce_mean_dims=[0], reduce_sum_dims=[1])
         return self
 

@@ -10,16 +10,16 @@ Oracles: scipy.stats log-densities reduced with NumPy as the rule says;
 tolerances as in test_bayesian_net.py (float64: 1e-10 relative).
 """
 
-import numpy as np
-import pytest
 import zhusuan as zs  # noqa: F401  (sets up Jittor)
-import jittor as jt
-from scipy import stats
-
 from zhusuan.distributions.base import Distribution
 from zhusuan.framework.bn import BayesianNet
 from zhusuan.framework.stochastic_tensor import StochasticTensor
 from zhusuan.variational.elbo import ELBO
+
+import jittor as jt
+import numpy as np
+import pytest
+from scipy import stats
 
 RTOL64 = 1e-10
 

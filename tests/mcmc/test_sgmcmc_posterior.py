@@ -25,6 +25,8 @@ with a bias below a quarter of one; with the standard error estimated from
 comparison, 1e-5 per test.
 """
 
+import zhusuan as zs
+
 import numpy as np
 import pytest
 from _linear_regression import (
@@ -41,8 +43,6 @@ from _linear_regression import (
     sghmc_map,
     sgld_map,
 )
-
-import zhusuan as zs
 
 N_SE = 5.0
 BIAS_FRACTION = 0.25

@@ -20,9 +20,9 @@ import zhusuan as zs  # (must precede the first ``import jittor``)
 import jittor as jt
 
 # isort: on
-from _linear_regression import SW, D, LinearRegression, S, observed, regression_data
-
 from zhusuan.mcmc import sg_hamiltonian, sg_langevin
+
+from _linear_regression import SW, D, LinearRegression, S, observed, regression_data
 
 RTOL = 1e-10
 ATOL = 1e-12

@@ -9,10 +9,10 @@ benches/optim_handoff.py runs every candidate mechanism once.
 import os
 import sys
 
+import zhusuan as zs  # noqa: F401
+
 import numpy as np
 import pytest
-
-import zhusuan as zs  # noqa: F401
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if ROOT not in sys.path:
@@ -44,8 +44,9 @@ def test_bench_optim_contenders_step_and_agree():
 
 
 def test_optim_handoff_runs(capsys):
-    from benches import optim_handoff
     from zhusuan.kernels import optim as kopt
+
+    from benches import optim_handoff
 
     if kopt.unavailable_reason("native"):
         pytest.skip(kopt.unavailable_reason("native"))

@@ -8,10 +8,10 @@ hands it the same), so nothing but the kernels differs between two runs.
 
 import sys
 
-import numpy as np
-
 import zhusuan  # noqa: F401  (configures Jittor; applies ZHUSUAN_ISA)
 from zhusuan.kernels import _ext
+
+import numpy as np
 
 C = _ext.C
 N, D = 64, 257  # D odd: the vector loops' remainders run too

@@ -17,11 +17,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pytest
-
 from zhusuan import kernels
 from zhusuan.kernels import _ext
+
+import numpy as np
+import pytest
 
 HERE = Path(__file__).resolve().parent
 

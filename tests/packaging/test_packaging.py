@@ -19,9 +19,9 @@ import textwrap
 import zipfile
 from pathlib import Path
 
-import pytest
-
 import zhusuan
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.packaging, pytest.mark.slow]

@@ -31,17 +31,38 @@ Inputs come from the per-test ``rng`` fixture and Jittor's per-test seed
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from zhusuan.transforms import (
+    IAF,
+    MADE,
+    AdditiveCoupling,
+    AffineCoupling,
+    Planar,
+    Scaling,
+    get_coupling_mask,
+    per_sample_log_det,
+)
+
 import jittor as jt  # tests/conftest.py has already imported zhusuan first
 import numpy as np
 import pytest
+from _flow_oracles import (
+    ATOL32,
+    ATOL64,
+    FD_LOGDET_ATOL,
+    ROUNDTRIP64,
+    RTOL32,
+    RTOL64,
+    fd_log_det,
+    np_additive,
+    np_affine,
+    np_iaf,
+    np_made,
+    np_planar,
+    np_planar_u_hat,
+    np_scaling,
+    npv,
+)
 from jittor import nn
-
-from zhusuan.transforms import (IAF, MADE, AdditiveCoupling, AffineCoupling, Planar,
-                                Scaling, get_coupling_mask, per_sample_log_det)
-
-from _flow_oracles import (ATOL32, ATOL64, FD_LOGDET_ATOL, ROUNDTRIP64, RTOL32,
-                           RTOL64, fd_log_det, np_additive, np_affine, np_iaf, np_made,
-                           np_planar, np_planar_u_hat, np_scaling, npv)
 
 D = 5
 B = 4
@@ -257,7 +278,7 @@ def test_made_is_autoregressive(order, rng, float64):
     degrees = np.asarray(made.input_order)
     z = rng.normal(size=(1, D))
     base = [a.numpy() for a in made(jt.array(z))]
-    for head_np, head in zip(np_made(made, z), base):
+    for head_np, head in zip(np_made(made, z), base, strict=False):
         np.testing.assert_allclose(head, head_np, rtol=RTOL64, atol=ATOL64)
     for j in range(D):
         before = degrees <= degrees[j]
@@ -266,7 +287,7 @@ def test_made_is_autoregressive(order, rng, float64):
             bumped = z.copy()
             bumped[0, j] += step
             out = [a.numpy() for a in made(jt.array(bumped))]
-            for o, b in zip(out, base):
+            for o, b in zip(out, base, strict=False):
                 # Outputs at or before j in the order do not see z_j at all ...
                 np.testing.assert_array_equal(o[0, before], b[0, before])
                 changed |= bool(np.any(o[0, ~before] != b[0, ~before]))

@@ -20,16 +20,21 @@ What is checked (oracles: NumPy and central differences, tolerances from
 7. bad input: clear errors.
 """
 
+from zhusuan.numerics import const
+from zhusuan.transforms import (
+    AdditiveCoupling,
+    AffineCoupling,
+    InvertibleTransform,
+    Scaling,
+    Sequential,
+    get_coupling_mask,
+    split_output,
+)
+
 import jittor as jt  # tests/conftest.py has already imported zhusuan first
 import numpy as np
 import pytest
-
-from zhusuan.numerics import const
-from zhusuan.transforms import (AdditiveCoupling, AffineCoupling, InvertibleTransform,
-                                Scaling, Sequential, get_coupling_mask, split_output)
-
-from _flow_oracles import (ATOL64, FD_LOGDET_ATOL, ROUNDTRIP64, RTOL64, fd_jacobian,
-                           fd_log_det, npv)
+from _flow_oracles import ATOL64, FD_LOGDET_ATOL, ROUNDTRIP64, RTOL64, fd_jacobian, fd_log_det, npv
 
 D = 5
 B = 4

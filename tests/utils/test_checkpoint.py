@@ -16,11 +16,11 @@ import zhusuan as zs
 import jittor as jt
 
 # isort: on
+from zhusuan.utils import CheckpointError, derive_seed, load_checkpoint, save_checkpoint
+
 import numpy as np
 import pytest
 from jittor import nn
-
-from zhusuan.utils import CheckpointError, derive_seed, load_checkpoint, save_checkpoint
 
 
 def _net(seed, hidden=4):

@@ -15,12 +15,12 @@ errors (two-sided false-positive rate about 6e-7 per check).
 
 import math
 
+import zhusuan as zs
+from zhusuan import BayesianNet
+
+import jittor as jt
 import numpy as np
 import pytest
-import zhusuan as zs
-import jittor as jt
-
-from zhusuan import BayesianNet
 
 A, B, S = 2.0, 0.5, 0.5  # exact in binary, so float64 constants stay exact
 N, D = 16, 3

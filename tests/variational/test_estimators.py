@@ -50,13 +50,13 @@ estimator (same model, q, k and R; 2000 simulated runs of each test):
 
 import math
 
+import zhusuan as zs  # noqa: F401  (must precede the first ``import jittor``)
+from zhusuan import BayesianNet
+
+import jittor as jt
 import numpy as np
 import pytest
-import zhusuan as zs  # noqa: F401  (must precede the first ``import jittor``)
-import jittor as jt
 from scipy import stats
-
-from zhusuan import BayesianNet
 
 A, S = 2.0, 0.5  # exact in binary: Python-float constants stay exact in float64
 B0 = np.array([0.5, -0.25, 1.0])  # the model parameter b, exact in binary
@@ -171,7 +171,7 @@ def repeat_grads(cost_fn, observed, params, reps=R):
     out = [[] for _ in params]
     for _ in range(reps):
         grads = jt.grad(cost_fn(observed), params)
-        for acc, g in zip(out, grads):
+        for acc, g in zip(out, grads, strict=False):
             acc.append(g.numpy())
     return [np.stack(acc) for acc in out]
 
@@ -342,7 +342,7 @@ def test_auto_estimator_uses_reinforce_for_non_reparameterised_q(float64, rng, s
         ga = [g.numpy() for g in jt.grad(auto(setup.obs), params)]
         jt.set_global_seed(seed + i)
         gr = [g.numpy() for g in jt.grad(reinforce.reinforce(setup.obs), params)]
-        for a, r in zip(ga, gr):
+        for a, r in zip(ga, gr, strict=False):
             np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-15)
     # SGVB refuses this q, so 'auto' did not fall back to it.
     with pytest.raises(ValueError, match="reparameterised"):
@@ -423,7 +423,7 @@ def test_vimco_agrees_with_iwae_sgvb_off_the_posterior(float64, rng):
         obj = zs.variational.ImportanceWeightedObjective(*setup.nets(rep), n_samples=K)
         fn = getattr(obj, method)
         means[name] = repeat_grads(fn, setup.obs, params, reps)
-    for label, a, b in zip(("d/dm", "d/dsd", "d/db"), means["sgvb"], means["vimco"]):
+    for label, a, b in zip(("d/dm", "d/dsd", "d/db"), means["sgvb"], means["vimco"], strict=False):
         se = np.sqrt(a.var(0, ddof=1) / reps + b.var(0, ddof=1) / reps)
         z = (a.mean(0) - b.mean(0)) / se
         assert np.all(np.abs(z) < Z_TOL), (label, np.max(np.abs(z)))
@@ -524,7 +524,7 @@ def test_analytic_kl_and_monte_carlo_elbo_agree(float64, rng):
     setup = Setup(rng, dm=0.1, fs=0.3)
     want = -elbo_closed_form(setup.x, setup.m_np, setup.sd_np).mean()
     exact_var = dict(zip((False, True), cost_variances(setup.x, setup.m_np,
-                                                        setup.sd_np, K)))
+                                                        setup.sd_np, K), strict=False))
     assert exact_var[True] < 0.1 * exact_var[False]  # the setup is as intended
     costs = {}
     for analytic in (False, True):
@@ -549,7 +549,7 @@ def test_analytic_kl_and_monte_carlo_elbo_agree(float64, rng):
     # The analytic-KL gradient is unbiased too (pathwise, nearly normal).
     obj = zs.variational.ELBO(*setup.nets(), n_samples=K, analytic_kl=True)
     grads = repeat_grads(obj.sgvb, setup.obs, [setup.m, setup.sd, setup.b])
-    for g, w, what in zip(grads, setup.cost_grads(), ("m", "sd", "b")):
+    for g, w, what in zip(grads, setup.cost_grads(), ("m", "sd", "b"), strict=False):
         assert_unbiased(g, w, f"analytic KL: d/d{what}")
 
 

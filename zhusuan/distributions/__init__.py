@@ -6,15 +6,38 @@ Every class here can be used by name in a :class:`zhusuan.BayesianNet`
 
 from .base import Distribution
 from .bernoulli import Bernoulli
-from .normal import Normal
-from .univariate import (Beta, BinConcrete, Binomial, Cauchy, Exponential, FoldNormal,
-                         Gamma, Geometric, HalfCauchy, HalfNormal, InverseGamma,
-                         Laplace, Logistic, LogNormal, Poisson, StudentT, Uniform)
-from .multivariate import (Categorical, Concrete, Dirichlet, ExpConcrete,
-                           MatrixVariateNormalCholesky, Multinomial,
-                           MultivariateNormalCholesky, OnehotCategorical,
-                           UnnormalizedMultinomial)
 from .kl import kl_divergence, register_kl
+from .multivariate import (
+    Categorical,
+    Concrete,
+    Dirichlet,
+    ExpConcrete,
+    MatrixVariateNormalCholesky,
+    Multinomial,
+    MultivariateNormalCholesky,
+    OnehotCategorical,
+    UnnormalizedMultinomial,
+)
+from .normal import Normal
+from .univariate import (
+    Beta,
+    BinConcrete,
+    Binomial,
+    Cauchy,
+    Exponential,
+    FoldNormal,
+    Gamma,
+    Geometric,
+    HalfCauchy,
+    HalfNormal,
+    InverseGamma,
+    Laplace,
+    Logistic,
+    LogNormal,
+    Poisson,
+    StudentT,
+    Uniform,
+)
 
 # One line per family module; REGISTRY (below) is built from _CLASSES.
 _CLASSES = [Normal, Bernoulli]

@@ -612,18 +612,18 @@ class BinConcrete(Distribution):
         return jt.sigmoid((self.logits + jt.log(u) - log1p(-u)) / self.temperature)
 
     def _log_prob_reduced(self, given, axes, weight):
-        t, l = self.temperature, self.logits
+        t, lg = self.temperature, self.logits
         # Outside the open interval the density is 0 (-inf, as every family);
         # the logs below see 1/2 there, so no NaN reaches the gradient.
         inside = jt.logical_and(given > 0, given < 1)
         given = jt.where(inside, given, jt.full_like(given, 0.5))
         log_x, log_1mx = jt.log(given), log1p(-given)
-        a = l - t * log_x
+        a = lg - t * log_x
         b = -t * log_1mx
         m = jt.maximum(a, b)
         lse = m + log1p(jt.exp(-jt.abs(a - b)))
         one, two = const(1.0, self.dtype), const(2.0, self.dtype)
-        elem = jt.log(t) + l - (t + one) * (log_x + log_1mx) - two * lse
+        elem = jt.log(t) + lg - (t + one) * (log_x + log_1mx) - two * lse
         elem = jt.where(inside, elem, jt.full_like(elem, float("-inf")))
         return self._reduce(elem, axes, weight)
 

@@ -328,7 +328,8 @@ class StochasticTensor:
         if all(d == 1 for d in node) and not self._user_axis:
             return  # scalar parameters: the value defines the node's shape
         fits = len(core) <= len(node) and all(
-            c == n or c == 1 or n == 1 for c, n in zip(reversed(core), reversed(node)))
+            c == n or c == 1 or n == 1
+            for c, n in zip(reversed(core), reversed(node), strict=False))
         if not fits:
             extra = len(core) > len(node)
             raise ValueError(

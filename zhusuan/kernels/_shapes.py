@@ -19,7 +19,7 @@ def broadcast_shapes(*shapes, what=None):
                 dims.add(s[j])
         if len(dims) > 1:
             names = what or [f"arg{k}" for k in range(len(shapes))]
-            desc = ", ".join(f"{n} {list(s)}" for n, s in zip(names, shapes))
+            desc = ", ".join(f"{n} {list(s)}" for n, s in zip(names, shapes, strict=False))
             raise ValueError(f"shapes do not broadcast: {desc}")
         out.append(dims.pop() if dims else 1)
     return tuple(out)

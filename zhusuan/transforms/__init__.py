@@ -7,11 +7,11 @@ layers are in :mod:`zhusuan.transforms.invertible`, re-exported here, so
 ``from zhusuan.transforms import *`` gives them all.
 """
 
-from .base import Transform, per_sample_log_det, split_output
-from .sequential import Sequential
 from . import invertible
+from .base import Transform, per_sample_log_det, split_output
 from .invertible import *  # noqa: F401,F403
 from .invertible import __all__ as _invertible_all
+from .sequential import Sequential
 
 __all__ = ["Transform", "Sequential", "per_sample_log_det", "split_output",
            "invertible"] + list(_invertible_all)

@@ -19,10 +19,10 @@ fsynced, then ``os.replace`` and an fsync of the directory), so a crash or
 ``kill -9`` at any moment leaves either the previous checkpoint or the new one.
 Loading executes no code: the header is JSON, the arrays are read with
 ``numpy.load(..., allow_pickle=False)`` and must have a numeric or boolean
-dtype (or hold fixed-width strings). A checkpoint is refused, with its path and the reason, when it is not
-in this format (a pickle is named as such), when it is truncated or its
-checksum does not match, or when it does not fit the objects it is loaded
-into (a missing or extra parameter, a shape or dtype that differs: the
+dtype (or hold fixed-width strings). A checkpoint is refused, with its path
+and the reason, when it is not in this format (a pickle is named as such),
+when it is truncated or its checksum does not match, or when it does not
+fit the objects it is loaded into (a missing or extra parameter, a shape or dtype that differs: the
 parameter is named). Everything is read and checked before anything is
 assigned, so a refused checkpoint leaves the model and optimiser untouched.
 

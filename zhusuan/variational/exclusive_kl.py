@@ -2,8 +2,6 @@
 
 import math
 
-import jittor as jt
-
 from ..numerics import const
 from .base import VariationalObjective, mean_all, mean_over_particles, run_nets
 from .kl import analytic_kl_elementwise

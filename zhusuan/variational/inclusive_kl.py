@@ -2,9 +2,9 @@
 
 import jittor as jt
 
+from ..numerics import log_mean_exp, logsumexp
 from .base import VariationalObjective
 from .importance_weighted import log_weights
-from ..numerics import log_mean_exp, logsumexp
 
 __all__ = ["InclusiveKLObjective", "klpq"]
 

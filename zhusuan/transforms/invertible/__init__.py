@@ -6,11 +6,11 @@ zhusuan's additions: :class:`AffineCoupling` (RealNVP), :class:`Planar`
 (Rezende & Mohamed), :class:`MADE` and :class:`IAF` (Kingma et al.).
 """
 
+from .autoregressive import IAF, MADE
 from .base import InvertibleTransform
 from .coupling import AdditiveCoupling, AffineCoupling, get_coupling_mask
-from .scaling import Scaling
 from .planar import Planar
-from .autoregressive import IAF, MADE
+from .scaling import Scaling
 
 __all__ = [
     "InvertibleTransform",

@@ -9,8 +9,8 @@ only on the inputs before :math:`i` in a fixed order (Germain et al., 2015);
 
 import math
 
-import numpy as np
 import jittor as jt
+import numpy as np
 from jittor import nn
 
 from ...numerics import log_sigmoid
@@ -96,7 +96,7 @@ class MADE(nn.Module):
         for width in hidden_dims:
             degrees.append(np.arange(width) % max(n_dim - 1, 1) + 1)
         layers = []
-        for prev, cur in zip(degrees[:-1], degrees[1:]):
+        for prev, cur in zip(degrees[:-1], degrees[1:], strict=False):
             layers.append(_MaskedLinear(cur[None, :] >= prev[:, None]))
         out_mask = self.input_order[None, :] > degrees[-1][:, None]
         self.hidden = nn.Sequential(*layers)

@@ -6,8 +6,8 @@ elementwise map of the rest, so the Jacobian is triangular and both
 directions are one network evaluation.
 """
 
-import numpy as np
 import jittor as jt
+import numpy as np
 from jittor import nn
 
 from ..._checks import is_int
