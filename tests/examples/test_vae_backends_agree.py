@@ -4,9 +4,18 @@ across every kernel backend built here (within 1e-4 relative).
 The oracle is the reference backend (plain Jittor ops): all backends draw
 the same noise (eps comes from Jittor's seeded generator and is an input to
 the fused kernels), so only the kernels' arithmetic may differ.
+
+Each backend trains in its own process, as a user runs the example: in one
+pytest process, a native run right after tests/examples/test_nice_example.py
+differed from a fresh process by 4e-4 relative from the first loss on (the
+runs after it agreed again); that leak of state between runs in one process
+is an open finding (docs/design.md, Jittor traps), not what this test is
+about.
 """
 
+import json
 import os
+import subprocess
 import sys
 
 import zhusuan as zs
@@ -15,9 +24,7 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "examples"))
-
-import vae  # noqa: E402
+VAE = os.path.join(ROOT, "examples", "vae.py")
 
 
 @pytest.mark.skipif(not os.path.isdir("/usr/share/datasets/fashion-mnist"),
@@ -31,11 +38,14 @@ def test_first_20_losses_agree_across_backends(tmp_path):
     losses = {}
     try:
         for name in built:
-            m = vae.main(["--dataset", "fashion-mnist", "--epochs", "1", "--max-steps",
-                          "20", "--log-losses", "20", "--is-n", "8", "--is-k", "2",
-                          "--seed", "7", "--backend", name,
-                          "--out-dir", str(tmp_path / name)])
-            losses[name] = np.array(m["first_losses"])
+            out = tmp_path / name
+            cmd = [sys.executable, VAE, "--dataset", "fashion-mnist", "--epochs", "1",
+                   "--max-steps", "20", "--log-losses", "20", "--is-n", "8", "--is-k", "2",
+                   "--seed", "7", "--backend", name, "--out-dir", str(out)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+            assert proc.returncode == 0, proc.stderr[-3000:]
+            with open(out / "metrics.json") as f:
+                losses[name] = np.array(json.load(f)["first_losses"])
     finally:
         zs.kernels.set_backend(previous)
     ref = losses["jittor"]
