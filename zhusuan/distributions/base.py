@@ -240,6 +240,28 @@ class Distribution:
         axes = list(range(rank - self.group_ndims, rank))
         return self._log_prob_reduced(given, axes, 1.0)
 
+    def prob(self, given):
+        """Density (or mass) of ``given``: ``exp(log_prob(given))``, as in
+        torch.distributions and ZhuSuan. Computations should stay in
+        log-space (:meth:`log_prob`); this underflows to 0 where the
+        log-density is below about -87 (float32) or -745 (float64)."""
+        return jt.exp(self.log_prob(given))
+
+    def __repr__(self):
+        """The family, each parameter's name (as the user gave it) and
+        shape, the dtype and ``group_ndims``, e.g.
+        ``Normal(mean: [4, 3], std: [1], dtype=float32)``."""
+        parts = []
+        try:
+            params = list(zip(self._param_labels(), self._params(), strict=False))
+        except (NotImplementedError, AttributeError):
+            params = []  # an upstream-style subclass that keeps its own
+        parts += [f"{name}: {list(var.shape)}" for name, var in params]
+        parts.append(f"dtype={self._dtype}")
+        if self.group_ndims:
+            parts.append(f"group_ndims={self.group_ndims}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
     def _prepare_value(self, given, node=None):
         what = f"node '{node}'" if node else type(self).__name__
         v = as_var(given, dtype=self.dtype, name=f"{what} value")
