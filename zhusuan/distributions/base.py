@@ -240,6 +240,24 @@ class Distribution:
         axes = list(range(rank - self.group_ndims, rank))
         return self._log_prob_reduced(given, axes, 1.0)
 
+    @property
+    def variance(self):
+        """The variance of each element, shape ``batch_shape`` (families
+        with a closed form define it; the others raise)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no closed-form variance in zhusuan")
+
+    def entropy(self):
+        """The differential entropy (or the Shannon entropy of a discrete
+        family) of each element in nats, shape ``batch_shape`` (families with
+        a closed form define it; the others raise)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no closed-form entropy in zhusuan")
+
+    def _over_batch(self, v):
+        """``v`` broadcast to the distribution's batch shape."""
+        return jt.broadcast(v, shape=self.batch_shape)
+
     def prob(self, given):
         """Density (or mass) of ``given``: ``exp(log_prob(given))``, as in
         torch.distributions and ZhuSuan. Computations should stay in

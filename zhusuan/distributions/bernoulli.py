@@ -3,7 +3,7 @@
 import jittor as jt
 
 from .. import kernels
-from ..numerics import probs_to_logits
+from ..numerics import probs_to_logits, softplus
 from .base import Distribution, _rand, upstream_options
 
 __all__ = ["Bernoulli"]
@@ -58,6 +58,15 @@ class Bernoulli(Distribution):
     @property
     def probs(self):
         return self._probs if self._probs is not None else jt.sigmoid(self.logits)
+
+    @property
+    def variance(self):
+        return self._over_batch(jt.sigmoid(self.logits) * jt.sigmoid(-self.logits))
+
+    def entropy(self):
+        """softplus(l) - l sigmoid(l), from the logits l (no log of 0)."""
+        lg = self.logits
+        return self._over_batch(softplus(lg) - lg * jt.sigmoid(lg))
 
     def _params(self):
         return [self.logits]

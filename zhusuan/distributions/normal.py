@@ -1,9 +1,11 @@
 """The univariate Normal distribution."""
 
+import math
+
 import jittor as jt
 
 from .. import kernels
-from ..numerics import dtype_name
+from ..numerics import const, dtype_name
 from .base import Distribution, _randn, upstream_options
 
 __all__ = ["Normal"]
@@ -71,6 +73,15 @@ class Normal(Distribution):
     @property
     def logstd(self):
         return self._scale if self._use_logstd else jt.log(self._scale)
+
+    @property
+    def variance(self):
+        return self._over_batch(jt.exp(2 * self.logstd))
+
+    def entropy(self):
+        """0.5 log(2 pi e) + log std."""
+        return self._over_batch(
+            self.logstd + const(0.5 * (1.0 + math.log(2 * math.pi)), self.dtype))
 
     def _params(self):
         return [self.mean, self._scale]

@@ -15,6 +15,8 @@ families (Poisson, Geometric, Binomial) sample float counts in the
 distribution's dtype and are never reparameterised.
 """
 
+import math
+
 import jittor as jt
 import numpy as np
 
@@ -249,6 +251,14 @@ class Laplace(_LocScale):
         upper = -jt.log(two - two * u)
         return self.loc + self.scale * jt.where(u < half, lower, upper)
 
+    @property
+    def variance(self):
+        return self._over_batch(2 * self.scale * self.scale)
+
+    def entropy(self):
+        """1 + log(2 b)."""
+        return self._over_batch(jt.log(2 * self.scale) + const(1.0, self.dtype))
+
 
 class Logistic(_LocScale):
     r"""Logistic distribution, :math:`z = (x - \mathrm{loc})/s`,
@@ -262,6 +272,14 @@ class Logistic(_LocScale):
     def _sample(self, n_samples):
         u = self._base_noise(n_samples, _rand_open)
         return self.loc + self.scale * (jt.log(u) - log1p(-u))
+
+    @property
+    def variance(self):
+        return self._over_batch(const(math.pi ** 2 / 3, self.dtype) * self.scale * self.scale)
+
+    def entropy(self):
+        """log s + 2."""
+        return self._over_batch(jt.log(self.scale) + const(2.0, self.dtype))
 
 
 class Exponential(_Family):
@@ -285,6 +303,14 @@ class Exponential(_Family):
     def _sample(self, n_samples):
         u = self._base_noise(n_samples, _rand)
         return -log1p(-u) / self.rate
+
+    @property
+    def variance(self):
+        return self._over_batch(1 / (self.rate * self.rate))
+
+    def entropy(self):
+        """1 - log(rate)."""
+        return self._over_batch(const(1.0, self.dtype) - jt.log(self.rate))
 
 
 class Uniform(_Family):
