@@ -491,7 +491,24 @@ class Binomial(_Family):
             lambda rng, n, pr: rng.binomial(n.astype(np.int64), pr.astype(np.float64)))
 
 
-class Gamma(_Family):
+class _AlphaBeta:
+    """Two positive parameters ``alpha`` and ``beta`` (Gamma, Beta,
+    InverseGamma): their constructor and names."""
+
+    param_names = ("alpha", "beta")
+    _kernel_attrs = ("alpha", "beta")
+    _param_attrs = _kernel_attrs
+
+    def __init__(self, alpha, beta, dtype=None, group_ndims=0, is_reparameterized=True,
+                 validate_args=False, **kwargs):
+        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
+                        alpha=alpha, beta=beta)
+        self.alpha, self.beta = p["alpha"], p["beta"]
+        self._check("alpha", self.alpha, self.alpha > 0, "> 0")
+        self._check("beta", self.beta, self.beta > 0, "> 0")
+
+
+class Gamma(_AlphaBeta, _Family):
     r"""Gamma distribution with shape ``alpha`` and rate ``beta``:
     :math:`\log p(x) = \alpha\log\beta - \log\Gamma(\alpha) + (\alpha-1)\log x
     - \beta x`.
@@ -499,27 +516,17 @@ class Gamma(_Family):
     Reparameterised with implicit gradients: ``standard_gamma(alpha) / beta``.
     """
 
-    param_names = ("alpha", "beta")
     has_rsample = True
     _family = "Gamma"
     _support = ">= 0"
-    _kernel_attrs = ("alpha", "beta")
-    _param_attrs = _kernel_attrs
 
-    def __init__(self, alpha, beta, dtype=None, group_ndims=0, is_reparameterized=True,
-                 validate_args=False, **kwargs):
-        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
-                        alpha=alpha, beta=beta)
-        self.alpha, self.beta = p["alpha"], p["beta"]
-        self._check("alpha", self.alpha, self.alpha > 0, "> 0")
-        self._check("beta", self.beta, self.beta > 0, "> 0")
 
     def _sample(self, n_samples):
         shape = self._sample_shape(n_samples)
         return standard_gamma(self.alpha.broadcast(shape), "Gamma: alpha") / self.beta
 
 
-class Beta(_Family):
+class Beta(_AlphaBeta, _Family):
     r"""Beta distribution:
     :math:`\log p(x) = (\alpha-1)\log x + (\beta-1)\log(1-x) - \log B(\alpha,\beta)`.
 
@@ -527,19 +534,9 @@ class Beta(_Family):
     ``X ~ Gamma(alpha, 1)``, ``Y ~ Gamma(beta, 1)``.
     """
 
-    param_names = ("alpha", "beta")
     has_rsample = True
     _family = "Beta"
-    _kernel_attrs = ("alpha", "beta")
-    _param_attrs = _kernel_attrs
 
-    def __init__(self, alpha, beta, dtype=None, group_ndims=0, is_reparameterized=True,
-                 validate_args=False, **kwargs):
-        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
-                        alpha=alpha, beta=beta)
-        self.alpha, self.beta = p["alpha"], p["beta"]
-        self._check("alpha", self.alpha, self.alpha > 0, "> 0")
-        self._check("beta", self.beta, self.beta > 0, "> 0")
 
     def _validate_value(self, value, what):
         if not bool(jt.logical_and(value >= 0, value <= 1).all().item()):
@@ -753,7 +750,7 @@ class HalfCauchy(_PlainFamily):
         return self.scale * jt.tan(const(0.5 * np.pi, self.dtype) * u)
 
 
-class InverseGamma(_PlainFamily):
+class InverseGamma(_AlphaBeta, _PlainFamily):
     r"""Inverse-Gamma distribution with shape ``alpha`` and scale ``beta``
     (ZhuSuan-TF's parameterisation): the law of ``1 / X`` for
     ``X ~ Gamma(alpha, rate=beta)``,
@@ -765,19 +762,9 @@ class InverseGamma(_PlainFamily):
     ``beta / standard_gamma(alpha)``.
     """
 
-    param_names = ("alpha", "beta")
     has_rsample = True
     _support = "> 0"
-    _param_attrs = ("alpha", "beta")
-    _kernel_attrs = ("alpha", "beta")
 
-    def __init__(self, alpha, beta, dtype=None, group_ndims=0, is_reparameterized=True,
-                 validate_args=False, **kwargs):
-        p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
-                        alpha=alpha, beta=beta)
-        self.alpha, self.beta = p["alpha"], p["beta"]
-        self._check("alpha", self.alpha, self.alpha > 0, "> 0")
-        self._check("beta", self.beta, self.beta > 0, "> 0")
 
     def _inside(self, given):
         return given > 0
