@@ -109,6 +109,7 @@ import zhusuan as zs  # noqa: E402  (configures Jittor before its import)
 import jittor as jt  # noqa: E402
 
 # isort: on
+from benches.run import _cpu_model  # noqa: E402  (the machine, as the other benches report it)
 
 MODES = {"full": {"warmup": 500, "samples": 500},
          "quick": {"warmup": 200, "samples": 200},
@@ -545,23 +546,12 @@ def report(results, skipped, mode, settings, load_start, load_end):
            "mode": mode, "chains": CHAINS, "warmup": settings["warmup"],
            "samples": settings["samples"], "max_tree_depth": MAX_TREE_DEPTH,
            "target_accept": TARGET_ACCEPT, "machine": {
-               "cpu": _cpu(), "cores_usable": len(os.sched_getaffinity(0)),
+               "cpu": _cpu_model(), "cores_usable": len(os.sched_getaffinity(0)),
                "python": platform.python_version(), "threads": _threads(),
                "load_average_start": load_start, "load_average_end": load_end},
            "rows": rows, "agreement": agree, "max_z": MAX_Z,
            "posterior_means": {n: f["mean"].tolist() for n, f in figs.items()}}
     return doc, markdown(doc)
-
-
-def _cpu():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _g(v, digits=3):
