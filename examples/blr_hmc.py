@@ -38,7 +38,7 @@ import zhusuan as zs  # noqa: E402  (sets up Jittor before it is imported)
 import jittor as jt  # noqa: E402
 
 # isort: on
-from common import save_checkpoint, write_json  # noqa: E402
+from common import save_checkpoint, sklearn_split, write_json  # noqa: E402
 from mcmc_common import (  # noqa: E402
     add_sampler_args,
     check_sampler_args,
@@ -52,17 +52,8 @@ PRIOR_W, PRIOR_B = 1.0, 5.0
 def load_breast_cancer_split(test_fraction=0.2, split_seed=0):
     """The data, split once at random (seeded) and standardised with the
     training statistics; float32 features, float32 0/1 labels."""
-    try:
-        from sklearn.datasets import load_breast_cancer
-    except ImportError as exc:  # an example extra, not a zhusuan dependency
-        raise SystemExit("this example needs scikit-learn: pip install scikit-learn "
-                         "(or the 'examples' extra)") from exc
-    data = load_breast_cancer()
-    x, y = np.asarray(data.data, np.float64), np.asarray(data.target, np.float64)
-    perm = np.random.default_rng(split_seed).permutation(len(x))
-    n_test = int(round(test_fraction * len(x)))
-    test, train = perm[:n_test], perm[n_test:]
-    mean, std = x[train].mean(0), x[train].std(0)
+    data, x, y, train, test, mean, std = sklearn_split(
+        "load_breast_cancer", test_fraction, split_seed, "this example")
     return {"x_train": ((x[train] - mean) / std).astype(np.float32),
             "y_train": y[train].astype(np.float32),
             "x_test": ((x[test] - mean) / std).astype(np.float32),

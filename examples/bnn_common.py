@@ -9,6 +9,7 @@ offline; scikit-learn is an extra of the examples and tests.
 import math
 
 import numpy as np
+from common import sklearn_split
 
 __all__ = [
     "HIDDEN",
@@ -30,17 +31,8 @@ def load_diabetes_split(test_fraction=0.1, split_seed=0):
     (float32, standardised), ``y_mean``/``y_std`` (to go back to the original
     units), and the raw float64 arrays ``raw_x_train`` ... ``raw_y_test``.
     """
-    try:
-        from sklearn.datasets import load_diabetes
-    except ImportError as exc:  # an example extra, not a zhusuan dependency
-        raise SystemExit("the BNN examples need scikit-learn: pip install "
-                         "scikit-learn (or the 'examples' extra)") from exc
-    data = load_diabetes()
-    x, y = np.asarray(data.data, np.float64), np.asarray(data.target, np.float64)
-    perm = np.random.default_rng(split_seed).permutation(len(x))
-    n_test = int(round(test_fraction * len(x)))
-    test, train = perm[:n_test], perm[n_test:]
-    x_mean, x_std = x[train].mean(0), x[train].std(0)
+    _, x, y, train, test, x_mean, x_std = sklearn_split(
+        "load_diabetes", test_fraction, split_seed, "the BNN examples")
     y_mean, y_std = y[train].mean(), y[train].std()
     return {
         "x_train": ((x[train] - x_mean) / x_std).astype(np.float32),

@@ -48,6 +48,28 @@ def load_dataset(name, data_dir=None):
     return name, x_train, x_test
 
 
+def sklearn_split(loader, test_fraction, split_seed, who):
+    """A scikit-learn bundled data set (``loader``: the name of its
+    ``sklearn.datasets`` function), split once at random (seeded) into train
+    and test rows, with the features' training mean and standard deviation.
+
+    Returns ``(data, x, y, train, test, x_mean, x_std)``: the Bunch, float64
+    features and targets, the index arrays, and the statistics to
+    standardise with (the test rows never shape them).
+    """
+    try:
+        import sklearn.datasets
+    except ImportError as exc:  # an example extra, not a zhusuan dependency
+        raise SystemExit(f"{who} needs scikit-learn: pip install scikit-learn "
+                         "(or the 'examples' extra)") from exc
+    data = getattr(sklearn.datasets, loader)()
+    x, y = np.asarray(data.data, np.float64), np.asarray(data.target, np.float64)
+    perm = np.random.default_rng(split_seed).permutation(len(x))
+    n_test = int(round(test_fraction * len(x)))
+    test, train = perm[:n_test], perm[n_test:]
+    return data, x, y, train, test, x[train].mean(0), x[train].std(0)
+
+
 def save_image_grid(images, path, rows=None, size=28):
     """Tile [N, size*size] images in [0, 1] into one PNG (white borders)."""
     from PIL import Image
