@@ -30,8 +30,12 @@ The cases (see the issue and ``benches/floors.py`` for their cost):
   ``torch.distributions`` (``validate_args=False``, like zhusuan's default).
 * ``vae``: one training step of the tutorial's VAE (784-500-500-40, Adam
   lr 1e-3). Contenders: zhusuan per backend (the classes of
-  ``examples/vae.py`` with ``zs.variational.ELBO``), PyTorch by hand, Pyro
-  (``SVI`` with ``Trace_ELBO``), and plain Jittor ops with hand-written
+  ``examples/vae.py`` with ``zs.variational.ELBO`` and ``zs.optim.Adam``, as
+  the examples train) and the default backend with the tutorial's
+  ``jt.optim.Adam``; PyTorch by hand in its three CPU configurations
+  (:data:`TORCH_CONFIGS`: default Adam, ``fused=True`` Adam, and
+  ``torch.compile`` with the fused Adam; the fastest is the one to beat),
+  Pyro (``SVI`` with ``Trace_ELBO``), and plain Jittor ops with hand-written
   log-densities. All start from the same weights (:func:`vae_weights`).
   zhusuan's generator is the tutorial's (sigmoid, then ``probs=``, which
   zhusuan turns back into logits); the others take the logits directly.
@@ -39,7 +43,9 @@ The cases (see the issue and ``benches/floors.py`` for their cost):
   that Adam sees the same objective everywhere.
 * ``iwae``: one training step of an importance-weighted VAE with k samples:
   zhusuan's ``ImportanceWeightedObjective`` on the tutorial's nets (each
-  backend) against the same bound by hand in PyTorch.
+  backend, ``zs.optim.Adam``; the default backend also with
+  ``jt.optim.Adam``) against the same bound by hand in PyTorch (default and
+  fused Adam).
 
 PyTorch and Pyro are optional (``pip install -e .[bench]``); without them
 their contenders are unavailable, with the reason.
@@ -75,6 +81,7 @@ __all__ = [
     "iwae_contenders",
     "zhusuan_backends",
     "load_vae_example",
+    "TORCH_CONFIGS",
 ]
 
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -371,14 +378,30 @@ def head_contenders(batch):
 # --------------------------------------------------------------------------- #
 # Case b: one VAE training step
 # --------------------------------------------------------------------------- #
+def _zhusuan_adam(params, optimizer):
+    """zhusuan's default optimiser (``zs.optim.Adam``, what the examples use)
+    or the tutorial's ``jt.optim.Adam``."""
+    if optimizer == "zhusuan":
+        return zs.optim.Adam(params, LR)
+    if optimizer == "jittor":
+        return jt.optim.Adam(params, LR)
+    raise ValueError(f"optimizer must be 'zhusuan' or 'jittor', got {optimizer!r}")
+
+
 class ZhusuanVAE(Contender):
-    """The tutorial's training step: ``optimizer.step(model({'x': x}))``."""
+    """The tutorial's training step: ``optimizer.step(model({'x': x}))``.
+
+    ``optimizer="zhusuan"`` (the default, as in ``examples/vae.py``) steps with
+    ``zs.optim.Adam``; ``"jittor"`` with the tutorial's ``jt.optim.Adam``
+    (named ``zhusuan[backend] + jt.optim.Adam``).
+    """
 
     framework = "zhusuan"
 
-    def __init__(self, batch, backend):
-        super().__init__(f"zhusuan[{backend}]")
-        self.batch, self.backend = batch, backend
+    def __init__(self, batch, backend, optimizer="zhusuan"):
+        name = f"zhusuan[{backend}]"
+        super().__init__(name if optimizer == "zhusuan" else name + " + jt.optim.Adam")
+        self.batch, self.backend, self.optimizer_kind = batch, backend, optimizer
 
     def setup(self):
         self._saved = zs.kernels.get_backend()
@@ -390,7 +413,7 @@ class ZhusuanVAE(Contender):
         _load_jittor_layers(vae_weights(),
                             lambda k: getattr(nets[_ZS_LAYERS[k][0]], _ZS_LAYERS[k][1]))
         self.model = zs.variational.ELBO(self.generator, self.variational)
-        self.optimizer = jt.optim.Adam(self.model.parameters(), LR)
+        self.optimizer = _zhusuan_adam(self.model.parameters(), self.optimizer_kind)
         x, z = vae_data(self.batch)
         self.x, self.z = jt.array(x), jt.array(z)
 
@@ -579,27 +602,72 @@ class _TorchVAEBase(Contender):
         return _pack("elbo_at_z", value.detach(), CHECKED_GRADS, grads)
 
 
-class TorchVAE(_TorchVAEBase):
-    """The VAE step by hand in PyTorch (BCE-with-logits, reparameterised z)."""
+# PyTorch's CPU configurations, slowest to fastest here: its default Adam
+# (``foreach``), the single-kernel ``fused=True`` Adam, and the loss computed
+# by a ``torch.compile``d function (Inductor, which generates C++ with g++
+# here) with the fused Adam.
+TORCH_CONFIGS = {
+    "default": "",
+    "fused": ", fused Adam",
+    "compiled": ", torch.compile + fused Adam",
+}
 
-    def __init__(self, batch):
-        super().__init__("pytorch (by hand)", batch)
+
+class TorchVAE(_TorchVAEBase):
+    """The VAE step by hand in PyTorch (BCE-with-logits, reparameterised z),
+    in one of :data:`TORCH_CONFIGS`. ``evaluate()`` runs the eager code (the
+    same math the compiled function traces)."""
+
+    def __init__(self, batch, config="default"):
+        if config not in TORCH_CONFIGS:
+            raise ValueError(f"config must be one of {sorted(TORCH_CONFIGS)}, got {config!r}")
+        super().__init__(f"pytorch (by hand{TORCH_CONFIGS[config]})", batch)
+        self.config = config
 
     def setup(self):
         self._build()
         params = list(self.enc.parameters()) + list(self.dec.parameters())
-        self.optimizer = self.torch.optim.Adam(params, lr=LR)
+        self.optimizer = _torch_adam(self.torch, params, self.config)
+        self._loss = self._neg_elbo
+        if self.config == "compiled":
+            self._loss = _torch_compile(self.torch, self._neg_elbo)
+            saved = [p.detach().clone() for p in params]
+            try:
+                self.step()  # compile here, not in the timed warm-up
+            except Exception as exc:
+                raise Unavailable(f"torch.compile failed here: {type(exc).__name__}: "
+                                  f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+            with self.torch.no_grad():  # start from the common weights again
+                for p, v in zip(params, saved, strict=True):
+                    p.copy_(v)
+            self.optimizer = _torch_adam(self.torch, params, self.config)
 
-    def step(self):
+    def _neg_elbo(self, eps):
         mean, logstd = self.enc(self.x)
-        eps = self.torch.randn_like(mean)
         z = mean + self.torch.exp(logstd) * eps
         log_qz = (-0.5 * eps * eps - logstd - HALF_LOG_2PI).sum(-1)
-        loss = -self._elbo_terms(z, log_qz).mean()
+        return -self._elbo_terms(z, log_qz).mean()
+
+    def step(self):
+        loss = self._loss(self.torch.randn(self.batch, Z_DIM))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         return loss.item()
+
+
+def _torch_adam(torch, params, config):
+    if config == "default":
+        return torch.optim.Adam(params, lr=LR)
+    return torch.optim.Adam(params, lr=LR, fused=True)
+
+
+def _torch_compile(torch, fn):
+    """``torch.compile(fn)``, or :class:`Unavailable` with the reason when
+    Inductor cannot build here (checked by one call in ``setup``)."""
+    if not hasattr(torch, "compile"):
+        raise Unavailable(f"torch {torch.__version__} has no torch.compile")
+    return torch.compile(fn)
 
 
 class PyroVAE(_TorchVAEBase):
@@ -672,8 +740,11 @@ class PyroVAE(_TorchVAEBase):
 
 def vae_contenders(batch=VAE_BATCH):
     """Case b's contenders."""
-    out = [ZhusuanVAE(batch, b) for b in zhusuan_backends()]
-    return out + [TorchVAE(batch), PyroVAE(batch), JittorVAE(batch)]
+    backends = zhusuan_backends()
+    out = [ZhusuanVAE(batch, b) for b in backends]
+    out.append(ZhusuanVAE(batch, backends[0], optimizer="jittor"))
+    out += [TorchVAE(batch, config) for config in TORCH_CONFIGS]
+    return out + [PyroVAE(batch), JittorVAE(batch)]
 
 
 # --------------------------------------------------------------------------- #
@@ -683,15 +754,15 @@ class ZhusuanIWAE(ZhusuanVAE):
     """One IWAE step with the tutorial's nets, unchanged:
     ``optimizer.step(iw_objective(generator, variational, n_samples=k)(x))``."""
 
-    def __init__(self, batch, k, backend):
-        super().__init__(batch, backend)
+    def __init__(self, batch, k, backend, optimizer="zhusuan"):
+        super().__init__(batch, backend, optimizer)
         self.k = k
 
     def setup(self):
         super().setup()
         self.model = zs.variational.ImportanceWeightedObjective(
             self.generator, self.variational, n_samples=self.k)
-        self.optimizer = jt.optim.Adam(self.model.parameters(), LR)
+        self.optimizer = _zhusuan_adam(self.model.parameters(), self.optimizer_kind)
         rng = np.random.default_rng(3)  # the same eps as TorchIWAE.evaluate
         self.eps = rng.normal(size=(self.k, self.batch, Z_DIM)).astype(np.float32)
 
@@ -723,14 +794,14 @@ class TorchIWAE(_TorchVAEBase):
     The encoder runs once on [B, 784]; the decoder on [k, B, 40].
     """
 
-    def __init__(self, batch, k):
-        super().__init__(f"pytorch (by hand, k={k})", batch)
-        self.k = k
+    def __init__(self, batch, k, fused=False):
+        super().__init__(f"pytorch (by hand, k={k}{', fused Adam' if fused else ''})", batch)
+        self.k, self.config = k, "fused" if fused else "default"
 
     def setup(self):
         self._build()
         params = list(self.enc.parameters()) + list(self.dec.parameters())
-        self.optimizer = self.torch.optim.Adam(params, lr=LR)
+        self.optimizer = _torch_adam(self.torch, params, self.config)
         rng = np.random.default_rng(3)
         self.eps = self.torch.from_numpy(
             rng.normal(size=(self.k, self.batch, Z_DIM)).astype(np.float32))
@@ -759,5 +830,7 @@ class TorchIWAE(_TorchVAEBase):
 
 def iwae_contenders(batch=VAE_BATCH, k=IWAE_K):
     """Case c's contenders."""
-    out = [ZhusuanIWAE(batch, k, b) for b in zhusuan_backends()]
-    return out + [TorchIWAE(batch, k)]
+    backends = zhusuan_backends()
+    out = [ZhusuanIWAE(batch, k, b) for b in backends]
+    out.append(ZhusuanIWAE(batch, k, backends[0], optimizer="jittor"))
+    return out + [TorchIWAE(batch, k), TorchIWAE(batch, k, fused=True)]

@@ -143,8 +143,15 @@ def test_who_ran_and_who_was_skipped(smoke):
         assert (row["status"] == "ok") == b["available"], row
         if row["status"] == "ok":
             assert row["check"] is None or row["check"]["ok"], row
+    # The tutorial's optimiser runs beside zs.optim.Adam (the examples' default).
+    for key in ("vae", "iwae"):
+        row = by[key][default + " + jt.optim.Adam"]
+        assert row["status"] == "ok" and row["check"]["ok"], row
     torch_rows = [by["head"]["pytorch (by hand)"], by["head"]["torch.distributions"],
-                  by["vae"]["pytorch (by hand)"]]
+                  by["vae"]["pytorch (by hand)"], by["vae"]["pytorch (by hand, fused Adam)"]]
+    compiled = by["vae"]["pytorch (by hand, torch.compile + fused Adam)"]
+    if compiled["status"] != "ok":  # Inductor needs a C++ toolchain: say so
+        assert compiled["status"] == "skipped" and compiled["reason"], compiled
     torch_rows += [r for n, r in by["iwae"].items() if n.startswith("pytorch")]
     for row in torch_rows:
         if HAVE_TORCH:
