@@ -21,6 +21,7 @@ __all__ = [
     "const",
     "as_var",
     "log1p",
+    "expm1",
     "softplus",
     "log_sigmoid",
     "logsumexp",
@@ -88,6 +89,19 @@ def log1p(u):
     trick would give NaN there).
     """
     return _Log1p.apply(u)
+
+
+def expm1(x):
+    """``exp(x) - 1``, accurate for small ``x`` (Jittor's ``expm1`` is
+    ``exp(x) - 1``, which loses every digit below ``eps``).
+
+    Written ``tanh(x / 2) (exp(x) + 1)``: the same value, with no
+    cancellation (``tanh`` is accurate near 0, and ``exp(x) + 1`` adds
+    positive terms), for which autodiff gives ``exp(x)``; ``-1`` at
+    ``-inf``, ``inf`` where ``exp(x)`` overflows.
+    """
+    dt = dtype_name(x)
+    return jt.tanh(x * const(0.5, dt)) * (jt.exp(x) + const(1.0, dt))
 
 
 def softplus(x):

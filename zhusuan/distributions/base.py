@@ -29,6 +29,22 @@ from ..numerics import FLOAT_DTYPES, as_var, dtype_name
 __all__ = ["Distribution", "upstream_options", "check_finite"]
 
 
+class _InstanceFirst:
+    """A read-only computed attribute that an instance attribute of the same
+    name takes precedence over (a non-data descriptor): the base class's
+    ``mean``, which families whose parameter is called ``mean`` keep as an
+    attribute of the instance."""
+
+    def __init__(self, fget):
+        self.fget = fget
+        self.__doc__ = fget.__doc__
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        return self.fget(obj)
+
+
 class Distribution:
     """Base class of every distribution.
 
@@ -240,10 +256,25 @@ class Distribution:
         axes = list(range(rank - self.group_ndims, rank))
         return self._log_prob_reduced(given, axes, 1.0)
 
+    # ``mean`` is a default that an instance attribute of that name hides
+    # (see _InstanceFirst): Normal and the Gaussians with Cholesky factors
+    # keep their parameter there, as upstream does.
+    @_InstanceFirst
+    def mean(self):
+        """The mean of each element, shape ``batch_shape + value_shape``
+        (families with a closed form define it; the others raise).
+
+        Normal, MultivariateNormalCholesky and MatrixVariateNormalCholesky
+        keep their ``mean`` parameter here, as given (not broadcast). For
+        FoldNormal and LogNormal, ``mean`` is upstream's name of the mean of
+        the underlying normal, not the distribution's mean."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no closed-form mean in zhusuan")
+
     @property
     def variance(self):
-        """The variance of each element, shape ``batch_shape`` (families
-        with a closed form define it; the others raise)."""
+        """The variance of each element, shape ``batch_shape + value_shape``
+        (families with a closed form define it; the others raise)."""
         raise NotImplementedError(
             f"{type(self).__name__} has no closed-form variance in zhusuan")
 
@@ -257,6 +288,20 @@ class Distribution:
     def _over_batch(self, v):
         """``v`` broadcast to the distribution's batch shape."""
         return jt.broadcast(v, shape=self.batch_shape)
+
+    def _over_values(self, v):
+        """``v`` broadcast to ``batch_shape + value_shape``."""
+        return jt.broadcast(v, shape=self.batch_shape + self.value_shape)
+
+    def _batch_params(self, *vs):
+        """The Vars ``vs`` broadcast (lazily, never materialised) to the
+        batch shape, for the closed-form moments. Jittor 1.3.11 miscompiles
+        a float64 kernel that reads twice a shape-[1] input broadcast against
+        a longer axis (zhusuan/kernels/reference.py, ``_expand``): the
+        moments broadcast their parameters first and make each constant
+        afresh for each use."""
+        shape = self.batch_shape
+        return [v if list(v.shape) == shape else v.broadcast(shape) for v in vs]
 
     def prob(self, given):
         """Density (or mass) of ``given``: ``exp(log_prob(given))``, as in

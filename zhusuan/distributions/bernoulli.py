@@ -60,6 +60,11 @@ class Bernoulli(Distribution):
         return self._probs if self._probs is not None else jt.sigmoid(self.logits)
 
     @property
+    def mean(self):
+        """The probability of 1: ``probs`` as given, or ``sigmoid(logits)``."""
+        return self._over_batch(self.probs)
+
+    @property
     def variance(self):
         return self._over_batch(jt.sigmoid(self.logits) * jt.sigmoid(-self.logits))
 

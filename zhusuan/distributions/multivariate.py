@@ -43,7 +43,7 @@ import jittor as jt
 import numpy as np
 
 from .. import kernels
-from ..numerics import clamp_probs, const, dtype_name
+from ..numerics import clamp_probs, const, digamma, dtype_name
 from ..numerics import lgamma as _lgamma
 from .base import Distribution, _rand, _randn, upstream_options
 from .gamma import standard_gamma
@@ -460,6 +460,13 @@ class _Categories(_Multivariate):
             return self._probs
         return jt.exp(_log_softmax(self.logits))
 
+    def _category_entropy(self):
+        """``-sum_k p_k log p_k`` from the log-softmax of the logits (a class
+        of probability 0 adds 0), broadcast to the batch shape."""
+        lsm = _log_softmax(self.logits)
+        ent = -_xlogp(jt.exp(lsm), lsm).sum(-1)
+        return jt.broadcast(ent, shape=self.batch_shape or [1])
+
 
 class Categorical(_Categories):
     r"""Categorical distribution over the class indices ``{0, ..., K-1}`` of the
@@ -487,6 +494,29 @@ class Categorical(_Categories):
     """
 
     _vector_values = False
+
+    def _index_moments(self):
+        """The mean and variance of the class index, ``sum_k k p_k`` and
+        ``sum_k (k - mean)^2 p_k``."""
+        p = jt.exp(_log_softmax(self.logits))
+        classes = _array(np.arange(self.n_categories), self.dtype)
+        mean = (p * classes).sum(-1)
+        dev = classes - mean.reshape(list(mean.shape) + [1])
+        return mean, (p * dev * dev).sum(-1)
+
+    @property
+    def mean(self):
+        """The mean of the class index, ``sum_k k p_k``."""
+        return jt.broadcast(self._index_moments()[0], shape=self.batch_shape or [1])
+
+    @property
+    def variance(self):
+        """The variance of the class index, ``sum_k (k - mean)^2 p_k``."""
+        return jt.broadcast(self._index_moments()[1], shape=self.batch_shape or [1])
+
+    def entropy(self):
+        """``-sum_k p_k log p_k``."""
+        return self._category_entropy()
 
     def _sample(self, n_samples):
         shape = self._sample_shape(n_samples) + [self.n_categories]
@@ -530,6 +560,21 @@ class OnehotCategorical(_Categories):
     of the distribution (Gumbel-max). Not reparameterisable. See
     :class:`Categorical` for the parameters.
     """
+
+    @property
+    def mean(self):
+        """The probabilities, ``[..., K]``."""
+        return self._over_values(self.probs)
+
+    @property
+    def variance(self):
+        """``p_k (1 - p_k)`` for each class."""
+        p = self.probs
+        return self._over_values(p * (const(1.0, self.dtype) - p))
+
+    def entropy(self):
+        """``-sum_k p_k log p_k``."""
+        return self._category_entropy()
 
     def _sample(self, n_samples):
         shape = self._sample_shape(n_samples)
@@ -603,6 +648,27 @@ class Multinomial(_Categories):
 
     def _log_probs(self):
         return _log_softmax(self.logits) if self.normalize_logits else self.logits
+
+    def _count_probs(self):
+        """``n_experiments`` and the class probabilities of :meth:`log_prob`;
+        NotImplementedError when ``n_experiments`` is None."""
+        if self.n_experiments is None:
+            raise NotImplementedError(
+                "Multinomial: the mean and variance need an integer n_experiments "
+                "(it is None)")
+        return _c(float(self.n_experiments), self.dtype), jt.exp(self._log_probs())
+
+    @property
+    def mean(self):
+        """``n p_k`` for each class. (The entropy has no closed form.)"""
+        n, p = self._count_probs()
+        return self._over_values(n * p)
+
+    @property
+    def variance(self):
+        """``n p_k (1 - p_k)`` for each class."""
+        n, p = self._count_probs()
+        return self._over_values(n * p * (_c(1.0, self.dtype) - p))
 
     def _sample(self, n_samples):
         if self.n_experiments is None:
@@ -710,6 +776,35 @@ class Dirichlet(_Multivariate):
     def _event_params(self):
         return [(self.alpha, 1)]
 
+    def _total(self):
+        """``alpha_0 = sum_k alpha_k``, broadcast back to the shape of
+        ``alpha`` (explicitly: see ``_expand``)."""
+        return self.alpha.sum(-1, keepdims=True).broadcast(list(self.alpha.shape))
+
+    @property
+    def mean(self):
+        """``alpha_k / alpha_0``."""
+        return self._over_values(self.alpha / self._total())
+
+    @property
+    def variance(self):
+        """``m_k (1 - m_k) / (alpha_0 + 1)`` with ``m_k`` the mean, written
+        ``(alpha_k / alpha_0) ((alpha_0 - alpha_k) / alpha_0) / (alpha_0 + 1)``."""
+        a0 = self._total()
+        m = self.alpha / a0
+        return self._over_values(m * ((a0 - self.alpha) / a0) / (a0 + _c(1.0, self.dtype)))
+
+    def entropy(self):
+        """``log B(alpha) + (alpha_0 - K) digamma(alpha_0) - sum_k (alpha_k - 1)
+        digamma(alpha_k)``."""
+        dt = self.dtype
+        a = self.alpha
+        a0 = a.sum(-1)
+        log_b = _lgamma(a).sum(-1) - _lgamma(a0)
+        ent = (log_b + (a0 - _c(float(self.n_categories), dt)) * digamma(a0)
+               - ((a - _c(1.0, dt)) * digamma(a)).sum(-1))
+        return jt.broadcast(ent, shape=self.batch_shape or [1])
+
     def _sample(self, n_samples):
         shape = self._sample_shape(n_samples)
         g = standard_gamma(self.alpha.broadcast(shape), "Dirichlet: alpha")
@@ -786,6 +881,20 @@ class MultivariateNormalCholesky(_Multivariate):
     def _tril(self):
         d = self._value_shape[0]
         return self.cov_tril * _tril_mask(d, self.dtype)
+
+    # ``mean`` is the parameter (an attribute of the instance).
+
+    @property
+    def variance(self):
+        """The diagonal of the covariance, ``sum_j L_ij^2`` (``[..., D]``)."""
+        tril = self._tril()
+        return self._over_values((tril * tril).sum(-1))
+
+    def entropy(self):
+        """``D (1 + log 2 pi) / 2 + sum_i log|L_ii|``."""
+        d = self._value_shape[0]
+        ent = _log_abs_det_tril(self.cov_tril) + _c(0.5 * d * (1.0 + _LOG_2PI), self.dtype)
+        return jt.broadcast(ent, shape=self.batch_shape or [1])
 
     def _sample(self, n_samples):
         shape = self._sample_shape(n_samples)
@@ -879,6 +988,26 @@ class MatrixVariateNormalCholesky(_Multivariate):
         n, m = self._value_shape
         return (self.u_tril * _tril_mask(n, self.dtype),
                 self.v_tril * _tril_mask(m, self.dtype))
+
+    # ``mean`` is the parameter (an attribute of the instance).
+
+    @property
+    def variance(self):
+        """``(U U^T)_ii (V V^T)_jj`` for entry ``(i, j)`` (``[..., N, M]``)."""
+        u, v = self._factors()
+        rows = (u * u).sum(-1)                               # [..., N]
+        cols = (v * v).sum(-1)                               # [..., M]
+        return self._over_values(rows.reshape(list(rows.shape) + [1])
+                                 * cols.reshape(list(cols.shape[:-1]) + [1, cols.shape[-1]]))
+
+    def entropy(self):
+        """``N M (1 + log 2 pi) / 2 + M sum_i log|U_ii| + N sum_j log|V_jj|``."""
+        dt = self.dtype
+        n, m = self._value_shape
+        ent = (_c(float(m), dt) * _log_abs_det_tril(self.u_tril)
+               + _c(float(n), dt) * _log_abs_det_tril(self.v_tril)
+               + _c(0.5 * n * m * (1.0 + _LOG_2PI), dt))
+        return jt.broadcast(ent, shape=self.batch_shape or [1])
 
     def _sample(self, n_samples):
         shape = self._sample_shape(n_samples)

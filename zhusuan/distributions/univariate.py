@@ -21,7 +21,16 @@ import jittor as jt
 import numpy as np
 
 from .. import kernels
-from ..numerics import const, dtype_name, lgamma, log1p, probs_to_logits, softplus
+from ..numerics import (
+    const,
+    digamma,
+    dtype_name,
+    expm1,
+    lgamma,
+    log1p,
+    probs_to_logits,
+    softplus,
+)
 from .base import Distribution, _rand, _randn, upstream_options
 from .gamma import seed_var, seeded_rng, standard_gamma
 
@@ -60,6 +69,19 @@ def _rand_open(shape, dtype):
     u = _rand(shape, dtype)
     tiny = const(float(np.finfo(dtype).tiny), dtype)
     return jt.maximum(u, tiny)
+
+
+def _where(cond, a, b):
+    """``a`` where ``cond`` holds, else ``b`` (``a`` and ``cond`` of one
+    shape, ``b`` broadcast to it)."""
+    shape = list(a.shape)
+    return jt.ternary(cond, a, b if list(b.shape) == shape else b.broadcast(shape))
+
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+# The closed-form moments below broadcast the parameters to the batch shape
+# first and make every constant afresh for each use (Distribution._batch_params).
 
 
 class _Family(Distribution):
@@ -169,6 +191,22 @@ class FoldNormal(_LogScaleMixin, _Family):
         args = (dtype, group_ndims, is_reparameterized, validate_args, kwargs)
         self.mean = self._init_scale(std, logstd, args, mean=mean)["mean"]
 
+    @property
+    def variance(self):
+        r"""``std^2 (1 - 4 g (t + g))`` with ``t = |mean| / std`` and
+        ``g = phi(t) - t Phi(-t)``: ``mean^2 + std^2 - E|y|^2`` rearranged
+        so that nothing cancels when ``|mean| >> std`` (there ``g`` is tiny
+        and the variance tends to ``std^2``). The distribution's mean has no
+        attribute: ``mean`` is the underlying normal's (upstream's name)."""
+        dt = self.dtype
+        mean, logstd = self._batch_params(self.mean, self._logstd)
+        t = jt.abs(mean) * jt.exp(-logstd)
+        pdf = jt.exp(const(-0.5, dt) * t * t - const(0.5 * _LOG_2PI, dt))
+        tail = const(0.5, dt) * (const(1.0, dt) - jt.erf(t * const(math.sqrt(0.5), dt)))
+        g = pdf - t * tail
+        return (jt.exp(const(2.0, dt) * logstd)
+                * (const(1.0, dt) - const(4.0, dt) * g * (t + g)))
+
     def _sample(self, n_samples):
         return jt.abs(self.mean + self.std * self._base_noise(n_samples))
 
@@ -188,6 +226,21 @@ class HalfNormal(_LogScaleMixin, _Family):
                  is_reparameterized=True, validate_args=False, **kwargs):
         self._init_scale(std, logstd, (dtype, group_ndims, is_reparameterized, validate_args,
                                        kwargs))
+
+    @property
+    def mean(self):
+        """``std sqrt(2 / pi)``, from ``logstd``."""
+        return jt.exp(self._logstd + const(0.5 * math.log(2.0 / math.pi), self.dtype))
+
+    @property
+    def variance(self):
+        """``std^2 (1 - 2 / pi)``, from ``logstd``."""
+        dt = self.dtype
+        return jt.exp(const(2.0, dt) * self._logstd + const(math.log(1.0 - 2.0 / math.pi), dt))
+
+    def entropy(self):
+        """``log std + log(pi e / 2) / 2``."""
+        return self._logstd + const(0.5 * math.log(0.5 * math.pi * math.e), self.dtype)
 
     def _sample(self, n_samples):
         return self.std * jt.abs(self._base_noise(n_samples))
@@ -213,6 +266,23 @@ class LogNormal(_LogScaleMixin, _Family):
                  is_reparameterized=True, validate_args=False, **kwargs):
         args = (dtype, group_ndims, is_reparameterized, validate_args, kwargs)
         self.mean = self._init_scale(std, logstd, args, mean=mean)["mean"]
+
+    @property
+    def variance(self):
+        """``(exp(s) - 1) exp(2 mean + s)`` with ``s = std^2``, computed as
+        ``exp(2 mean + 2 s + log(-expm1(-s)))``: ``exp(s)`` never overflows
+        where the variance is finite, and nothing cancels for small ``std``.
+        The distribution's mean, ``exp(mean + s / 2)``, has no attribute:
+        ``mean`` is the underlying normal's (upstream's name)."""
+        dt = self.dtype
+        mean, logstd = self._batch_params(self.mean, self._logstd)
+        s = jt.exp(const(2.0, dt) * logstd)
+        return jt.exp(const(2.0, dt) * mean + const(2.0, dt) * s + jt.log(-expm1(-s)))
+
+    def entropy(self):
+        """``mean + log std + (1 + log 2 pi) / 2``."""
+        mean, logstd = self._batch_params(self.mean, self._logstd)
+        return mean + logstd + const(0.5 * (1.0 + _LOG_2PI), self.dtype)
 
     def _sample(self, n_samples):
         return jt.exp(self.mean + self.std * self._base_noise(n_samples))
@@ -252,12 +322,18 @@ class Laplace(_LocScale):
         return self.loc + self.scale * jt.where(u < half, lower, upper)
 
     @property
+    def mean(self):
+        return self._batch_params(self.loc)[0]
+
+    @property
     def variance(self):
-        return self._over_batch(2 * self.scale * self.scale)
+        (scale,) = self._batch_params(self.scale)
+        return const(2.0, self.dtype) * scale * scale
 
     def entropy(self):
         """1 + log(2 b)."""
-        return self._over_batch(jt.log(2 * self.scale) + const(1.0, self.dtype))
+        (scale,) = self._batch_params(self.scale)
+        return jt.log(const(2.0, self.dtype) * scale) + const(1.0, self.dtype)
 
 
 class Logistic(_LocScale):
@@ -274,12 +350,18 @@ class Logistic(_LocScale):
         return self.loc + self.scale * (jt.log(u) - log1p(-u))
 
     @property
+    def mean(self):
+        return self._batch_params(self.loc)[0]
+
+    @property
     def variance(self):
-        return self._over_batch(const(math.pi ** 2 / 3, self.dtype) * self.scale * self.scale)
+        (scale,) = self._batch_params(self.scale)
+        return const(math.pi ** 2 / 3, self.dtype) * scale * scale
 
     def entropy(self):
         """log s + 2."""
-        return self._over_batch(jt.log(self.scale) + const(2.0, self.dtype))
+        (scale,) = self._batch_params(self.scale)
+        return jt.log(scale) + const(2.0, self.dtype)
 
 
 class Exponential(_Family):
@@ -305,12 +387,18 @@ class Exponential(_Family):
         return -log1p(-u) / self.rate
 
     @property
+    def mean(self):
+        return const(1.0, self.dtype) / self.rate
+
+    @property
     def variance(self):
-        return self._over_batch(1 / (self.rate * self.rate))
+        """``1 / rate^2``, divided twice (``rate^2`` could overflow)."""
+        (rate,) = self._batch_params(self.rate)
+        return const(1.0, self.dtype) / rate / rate
 
     def entropy(self):
         """1 - log(rate)."""
-        return self._over_batch(const(1.0, self.dtype) - jt.log(self.rate))
+        return const(1.0, self.dtype) - jt.log(self.rate)
 
 
 class Uniform(_Family):
@@ -335,6 +423,25 @@ class Uniform(_Family):
         ok = jt.logical_and(value >= self.minval, value < self.maxval)
         if not bool(ok.all().item()):
             raise ValueError(f"{what}: Uniform values must lie in [minval, maxval)")
+
+    @property
+    def mean(self):
+        """``(minval + maxval) / 2``, halved before the sum (no overflow)."""
+        dt = self.dtype
+        lo, hi = self._batch_params(self.minval, self.maxval)
+        return lo * const(0.5, dt) + hi * const(0.5, dt)
+
+    @property
+    def variance(self):
+        """``(maxval - minval)^2 / 12``."""
+        lo, hi = self._batch_params(self.minval, self.maxval)
+        width = hi - lo
+        return width * width / const(12.0, self.dtype)
+
+    def entropy(self):
+        """``log(maxval - minval)``."""
+        lo, hi = self._batch_params(self.minval, self.maxval)
+        return jt.log(hi - lo)
 
     def _sample(self, n_samples):
         u = self._base_noise(n_samples, _rand)
@@ -393,6 +500,16 @@ class Poisson(_Family):
     def rate(self):
         return jt.exp(self.log_rate)
 
+    @property
+    def mean(self):
+        """The rate, ``exp(log_rate)``. (The entropy has no closed form.)"""
+        return self.rate
+
+    @property
+    def variance(self):
+        """The rate, ``exp(log_rate)``."""
+        return self.rate
+
     def _validate_value(self, value, what):
         _check_counts(value, what, "Poisson")
 
@@ -431,6 +548,30 @@ class Geometric(_Family):
     @property
     def probs(self):
         return jt.sigmoid(self.logits)
+
+    @property
+    def mean(self):
+        """``(1 - p) / p = exp(-logits)``."""
+        return jt.exp(-self.logits)
+
+    @property
+    def variance(self):
+        """``(1 - p) / p^2 = exp(softplus(-logits) - logits)``."""
+        return jt.exp(softplus(-self.logits) - self.logits)
+
+    def entropy(self):
+        r"""``(-(1 - p) log(1 - p) - p log p) / p``, written
+        ``exp(-l) softplus(l) + softplus(-l)`` for the logits ``l``. The
+        first term is ``log1p(u) / u`` with ``u = exp(l)`` for ``l < 0``
+        (``u`` kept at or above the smallest normal number, where the ratio
+        is 1), so that neither factor overflows or underflows."""
+        dt = self.dtype
+        lg = self.logits
+        tiny = float(np.finfo(dt).tiny)
+        u = jt.maximum(jt.exp(jt.minimum(lg, const(0.0, dt))), const(tiny, dt))
+        hi = jt.maximum(lg, const(0.0, dt))
+        first = _where(lg < const(0.0, dt), log1p(u) / u, jt.exp(-hi) * softplus(hi))
+        return first + softplus(-lg)
 
     def _validate_value(self, value, what):
         _check_counts(value, what, "Geometric")
@@ -479,6 +620,18 @@ class Binomial(_Family):
     def probs(self):
         return jt.sigmoid(self.logits)
 
+    @property
+    def mean(self):
+        """``n_experiments sigmoid(logits)``. (The entropy has no closed form.)"""
+        n, logits = self._batch_params(self.n_experiments, self.logits)
+        return n * jt.sigmoid(logits)
+
+    @property
+    def variance(self):
+        """``n_experiments sigmoid(logits) sigmoid(-logits)``."""
+        n, logits = self._batch_params(self.n_experiments, self.logits)
+        return n * jt.sigmoid(logits) * jt.sigmoid(-logits)
+
     def _validate_value(self, value, what):
         _check_counts(value, what, "Binomial")
         if not bool((value <= self.n_experiments).all().item()):
@@ -520,6 +673,22 @@ class Gamma(_AlphaBeta, _Family):
     _family = "Gamma"
     _support = ">= 0"
 
+    @property
+    def mean(self):
+        """``alpha / beta``."""
+        return self.alpha / self.beta
+
+    @property
+    def variance(self):
+        """``alpha / beta^2``, divided twice (``beta^2`` could overflow)."""
+        alpha, beta = self._batch_params(self.alpha, self.beta)
+        return alpha / beta / beta
+
+    def entropy(self):
+        """``alpha - log beta + lgamma(alpha) + (1 - alpha) digamma(alpha)``."""
+        a, beta = self._batch_params(self.alpha, self.beta)
+        return (a - jt.log(beta) + lgamma(a)
+                + (const(1.0, self.dtype) - a) * digamma(a))
 
     def _sample(self, n_samples):
         shape = self._sample_shape(n_samples)
@@ -537,6 +706,29 @@ class Beta(_AlphaBeta, _Family):
     has_rsample = True
     _family = "Beta"
 
+    @property
+    def mean(self):
+        """``alpha / (alpha + beta)``."""
+        a, b = self._batch_params(self.alpha, self.beta)
+        return a / (a + b)
+
+    @property
+    def variance(self):
+        """``m (1 - m) / (alpha + beta + 1)`` with ``m`` the mean, written
+        ``(alpha / s) (beta / s) / (s + 1)``, ``s = alpha + beta``."""
+        a, b = self._batch_params(self.alpha, self.beta)
+        s = a + b
+        return a / s * (b / s) / (s + const(1.0, self.dtype))
+
+    def entropy(self):
+        """``log B(alpha, beta) - (alpha - 1) digamma(alpha) - (beta - 1)
+        digamma(beta) + (alpha + beta - 2) digamma(alpha + beta)``."""
+        dt = self.dtype
+        a, b = self._batch_params(self.alpha, self.beta)
+        s = a + b
+        return (lgamma(a) + lgamma(b) - lgamma(s)
+                - (a - const(1.0, dt)) * digamma(a) - (b - const(1.0, dt)) * digamma(b)
+                + (s - const(2.0, dt)) * digamma(s))
 
     def _validate_value(self, value, what):
         if not bool(jt.logical_and(value >= 0, value <= 1).all().item()):
@@ -572,6 +764,37 @@ class StudentT(_Family):
         self.df, self.loc, self.scale = p["df"], p["loc"], p["scale"]
         self._check("df", self.df, self.df > 0, "> 0")
         self._check("scale", self.scale, self.scale > 0, "> 0")
+
+    @property
+    def mean(self):
+        """``loc`` where ``df > 1``; NaN (undefined) elsewhere, as in
+        torch.distributions (SciPy says inf there)."""
+        dt = self.dtype
+        df, loc = self._batch_params(self.df, self.loc)
+        return _where(df > const(1.0, dt), loc, const(math.nan, dt))
+
+    @property
+    def variance(self):
+        """``scale^2 df / (df - 2)`` where ``df > 2``, inf where
+        ``1 < df <= 2``, NaN (undefined) where ``df <= 1``."""
+        dt = self.dtype
+        df, scale = self._batch_params(self.df, self.scale)
+        big = df > const(2.0, dt)
+        dm2 = _where(big, df - const(2.0, dt), const(1.0, dt))  # no division by <= 0
+        undefined = _where(df > const(1.0, dt), jt.full_like(df, math.inf),
+                           const(math.nan, dt))
+        return _where(big, scale * scale * df / dm2, undefined)
+
+    def entropy(self):
+        r"""``(df + 1) / 2 (digamma((df + 1) / 2) - digamma(df / 2))
+        + log(sqrt(df) B(df / 2, 1 / 2)) + log scale``."""
+        dt = self.dtype
+        df, scale = self._batch_params(self.df, self.scale)
+        h = df * const(0.5, dt)
+        h1 = (df + const(1.0, dt)) * const(0.5, dt)
+        log_beta = lgamma(h) + const(0.5 * math.log(math.pi), dt) - lgamma(h1)
+        return (h1 * (digamma(h1) - digamma(h)) + const(0.5, dt) * jt.log(df)
+                + log_beta + jt.log(scale))
 
     def _sample(self, n_samples):
         shape = self._sample_shape(n_samples)
@@ -705,6 +928,22 @@ class Cauchy(_PlainFamily):
         self.loc, self.scale = p["loc"], p["scale"]
         self._check("scale", self.scale, self.scale > 0, "> 0")
 
+    @property
+    def mean(self):
+        """NaN: a Cauchy distribution has no mean (as SciPy and
+        torch.distributions say)."""
+        return self._over_batch(const(math.nan, self.dtype))
+
+    @property
+    def variance(self):
+        """NaN: a Cauchy distribution has no variance (as SciPy says)."""
+        return self._over_batch(const(math.nan, self.dtype))
+
+    def entropy(self):
+        """``log(4 pi scale)``."""
+        (scale,) = self._batch_params(self.scale)
+        return jt.log(scale) + const(math.log(4 * math.pi), self.dtype)
+
     def _elementwise(self, given):
         z = (given - self.loc) / self.scale
         return -const(_LOG_PI, self.dtype) - jt.log(self.scale) - log1p(z * z)
@@ -737,6 +976,20 @@ class HalfCauchy(_PlainFamily):
         self.scale = p["scale"]
         self._check("scale", self.scale, self.scale > 0, "> 0")
 
+    @property
+    def mean(self):
+        """inf: the integral diverges (as SciPy says)."""
+        return self._over_batch(const(math.inf, self.dtype))
+
+    @property
+    def variance(self):
+        """inf (as SciPy says)."""
+        return self._over_batch(const(math.inf, self.dtype))
+
+    def entropy(self):
+        """``log(2 pi scale)``."""
+        return jt.log(self.scale) + const(math.log(2 * math.pi), self.dtype)
+
     def _inside(self, given):
         return given >= 0
 
@@ -765,6 +1018,36 @@ class InverseGamma(_AlphaBeta, _PlainFamily):
     has_rsample = True
     _support = "> 0"
 
+    def _beta_over_am1(self):
+        """``alpha > 1`` and ``beta / (alpha - 1)`` there (``beta``
+        elsewhere, so that no branch divides by <= 0), batch-shaped."""
+        dt = self.dtype
+        alpha, beta = self._batch_params(self.alpha, self.beta)
+        above = alpha > const(1.0, dt)
+        return above, beta / _where(above, alpha - const(1.0, dt), const(1.0, dt))
+
+    @property
+    def mean(self):
+        """``beta / (alpha - 1)`` where ``alpha > 1``, inf elsewhere."""
+        above, m = self._beta_over_am1()
+        return _where(above, m, const(math.inf, self.dtype))
+
+    @property
+    def variance(self):
+        """``beta^2 / ((alpha - 1)^2 (alpha - 2))`` where ``alpha > 2``, inf
+        elsewhere."""
+        dt = self.dtype
+        (alpha,) = self._batch_params(self.alpha)
+        big = alpha > const(2.0, dt)
+        am2 = _where(big, alpha - const(2.0, dt), const(1.0, dt))
+        _, m = self._beta_over_am1()
+        return _where(big, m * m / am2, const(math.inf, dt))
+
+    def entropy(self):
+        """``alpha + log beta + lgamma(alpha) - (1 + alpha) digamma(alpha)``."""
+        a, beta = self._batch_params(self.alpha, self.beta)
+        return (a + jt.log(beta) + lgamma(a)
+                - (const(1.0, self.dtype) + a) * digamma(a))
 
     def _inside(self, given):
         return given > 0
