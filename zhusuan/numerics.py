@@ -10,7 +10,11 @@ into a float64 Jittor op is rounded to float32 first (an error of about 1e-8
 relative), so :func:`const` creates a typed constant instead.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Sequence
+from typing import Union
 
 import jittor as jt
 import numpy as np
@@ -29,24 +33,30 @@ __all__ = [
     "clamp_probs",
     "probs_to_logits",
     "HALF_LOG_2PI",
+    "VarLike",
 ]
 
 FLOAT_DTYPES = ("float32", "float64")
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
+#: What the public API accepts where it takes a tensor: a Jittor Var, a NumPy
+#: array or scalar, a Python number or a (nested) sequence of numbers
+#: (:func:`as_var` turns any of them into a Var).
+VarLike = Union[jt.Var, np.ndarray, np.generic, float, int, Sequence]
 
-def dtype_name(x):
+
+def dtype_name(x: jt.Var | np.ndarray) -> str:
     """The dtype of a Var as a string such as ``'float32'``."""
     return str(x.dtype)
 
 
-def const(value, dtype):
+def const(value: float, dtype: str) -> jt.Var:
     """A constant Var of shape [1] holding ``value`` exactly in ``dtype``."""
     with jt.flag_scope(auto_convert_64_to_32=0):
         return jt.array(np.asarray([value], dtype=dtype))
 
 
-def as_var(value, dtype=None, name="value"):
+def as_var(value: VarLike, dtype: str | None = None, name: str = "value") -> jt.Var:
     """Turn a Var, numpy array or Python number into a Var.
 
     Numpy float64 input keeps float64 (we do not rely on Jittor's global
@@ -77,7 +87,7 @@ class _Log1p(jt.Function):
         return g / (self.u + const(1.0, dtype_name(self.u)))
 
 
-def log1p(u):
+def log1p(u: jt.Var) -> jt.Var:
     """``log(1 + u)``, accurate for small ``u``, with derivative ``1 / (1 + u)``.
 
     Jittor has no ``log1p``, and rounding tricks such as Goldberg's
@@ -91,7 +101,7 @@ def log1p(u):
     return _Log1p.apply(u)
 
 
-def expm1(x):
+def expm1(x: jt.Var) -> jt.Var:
     """``exp(x) - 1``, accurate for small ``x`` (Jittor's ``expm1`` is
     ``exp(x) - 1``, which loses every digit below ``eps``).
 
@@ -104,7 +114,7 @@ def expm1(x):
     return jt.tanh(x * const(0.5, dt)) * (jt.exp(x) + const(1.0, dt))
 
 
-def softplus(x):
+def softplus(x: jt.Var) -> jt.Var:
     """``log(1 + exp(x))`` without overflow or loss for very negative ``x``.
 
     ``max(x, 0)`` is written ``(x + |x|) / 2`` (the same value, exactly): at
@@ -117,12 +127,12 @@ def softplus(x):
     return (x + a) * const(0.5, dtype_name(x)) + log1p(jt.exp(-a))
 
 
-def log_sigmoid(x):
+def log_sigmoid(x: jt.Var) -> jt.Var:
     """``log(sigmoid(x)) = -softplus(-x)``, finite for any finite ``x``."""
     return -softplus(-x)
 
 
-def logsumexp(x, dim, keepdims=False):
+def logsumexp(x: jt.Var, dim: int, keepdims: bool = False) -> jt.Var:
     """``log(sum(exp(x), dim))`` with the max shift that Jittor's version lacks.
 
     Rows whose maximum is -inf give -inf (not NaN).
@@ -135,7 +145,7 @@ def logsumexp(x, dim, keepdims=False):
     return out
 
 
-def log_mean_exp(x, dim, keepdims=False):
+def log_mean_exp(x: jt.Var, dim: int, keepdims: bool = False) -> jt.Var:
     """``log(mean(exp(x), dim))``, stable (see :func:`logsumexp`)."""
     n = x.shape[dim]
     return logsumexp(x, dim, keepdims) - const(math.log(n), dtype_name(x))
@@ -149,7 +159,7 @@ _PROB_BOUNDS = {
 }
 
 
-def clamp_probs(p):
+def clamp_probs(p: jt.Var) -> jt.Var:
     """Clamp probabilities into the open interval (0, 1) as the dtype allows.
 
     The bounds are the smallest positive normal number and the largest number
@@ -165,13 +175,13 @@ def clamp_probs(p):
     return jt.minimum(jt.maximum(p, const(lo, dt)), const(hi, dt))
 
 
-def probs_to_logits(p):
+def probs_to_logits(p: jt.Var) -> jt.Var:
     """``log(p) - log(1 - p)`` computed with ``log1p`` on clamped ``p``."""
     pc = clamp_probs(p)
     return jt.log(pc) - log1p(-pc)
 
 
-def lgamma(x):
+def lgamma(x: jt.Var) -> jt.Var:
     r"""``log Gamma(x)`` for ``x > 0``, differentiable, in the dtype of ``x``.
 
     For ``x < 10`` the recurrence ``log Gamma(x) = log Gamma(x + 10) -
@@ -202,7 +212,7 @@ def lgamma(x):
     return stirling - shift
 
 
-def digamma(x):
+def digamma(x: jt.Var) -> jt.Var:
     r"""``psi(x) = d log Gamma(x) / dx`` for ``x > 0``, differentiable.
 
     ``psi(x) = psi(x + 10) - sum_{k<10} 1 / (x + k)`` for ``x < 10``, then the

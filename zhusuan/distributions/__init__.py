@@ -4,6 +4,8 @@ Every class here can be used by name in a :class:`zhusuan.BayesianNet`
 (``bn.sn('Gamma', 'z', alpha=..., beta=...)``).
 """
 
+from __future__ import annotations
+
 from .base import Distribution
 from .bernoulli import Bernoulli
 from .kl import kl_divergence, register_kl
@@ -40,7 +42,7 @@ from .univariate import (
 )
 
 # One line per family module; REGISTRY (below) is built from _CLASSES.
-_CLASSES = [Normal, Bernoulli]
+_CLASSES: list[type[Distribution]] = [Normal, Bernoulli]
 _CLASSES += [FoldNormal, Laplace, Logistic, Exponential, HalfNormal, LogNormal, Uniform,
              Poisson, Geometric, Binomial, Gamma, Beta, StudentT, BinConcrete]
 _CLASSES += [Cauchy, HalfCauchy, InverseGamma]  # plain Jittor, not yet fused
@@ -55,7 +57,7 @@ __all__ = (["Distribution", "get_distribution", "REGISTRY"]
 REGISTRY = {cls.__name__: cls for cls in _CLASSES}
 
 
-def get_distribution(name):
+def get_distribution(name: str) -> type[Distribution]:
     """The Distribution class called ``name``; ValueError naming the choices."""
     try:
         return REGISTRY[name]

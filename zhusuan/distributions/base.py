@@ -16,15 +16,19 @@ summed over ``axes`` of the broadcast shape, times ``weight``, which is where
 the fused kernels come in) and ``_sample(n_samples)``.
 """
 
+from __future__ import annotations
+
 import copy
 import numbers
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import jittor as jt
 import numpy as np
 
 from .. import kernels
 from .._checks import check_int
-from ..numerics import FLOAT_DTYPES, as_var, dtype_name
+from ..numerics import FLOAT_DTYPES, VarLike, as_var, dtype_name
 
 __all__ = ["Distribution", "upstream_options", "check_finite"]
 
@@ -35,11 +39,11 @@ class _InstanceFirst:
     ``mean``, which families whose parameter is called ``mean`` keep as an
     attribute of the instance."""
 
-    def __init__(self, fget):
+    def __init__(self, fget: Callable[[Any], jt.Var]) -> None:
         self.fget = fget
         self.__doc__ = fget.__doc__
 
-    def __get__(self, obj, objtype=None):
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
         if obj is None:
             return self
         return self.fget(obj)
@@ -90,14 +94,23 @@ class Distribution:
     contract, docs/design.md).
     """
 
-    param_names = ()
-    is_continuous = True
-    has_rsample = False
+    param_names: tuple[str, ...] = ()
+    is_continuous: bool = True
+    has_rsample: bool = False
     _upstream_style = False  # set per subclass by __init_subclass__
+    # Set by the constructor (the dtype by the first parameter, when not given).
+    group_ndims: int
+    is_reparameterized: bool
+    use_path_derivative: bool
+    validate_args: bool
+    _dtype: str | None
+    _value_shape: tuple[int, ...]
 
-    def __init__(self, dtype=None, param_dtype=None, is_continuous=None,
-                 is_reparameterized=None, use_path_derivative=False, group_ndims=0,
-                 validate_args=False, value_shape=(), **kwargs):
+    def __init__(self, dtype: str | None = None, param_dtype: str | None = None,
+                 is_continuous: bool | None = None, is_reparameterized: bool | None = None,
+                 use_path_derivative: bool = False, group_ndims: int = 0,
+                 validate_args: bool = False, value_shape: Sequence[int] = (),
+                 **kwargs: Any) -> None:
         name = type(self).__name__
         if dtype is not None and dtype not in FLOAT_DTYPES:
             raise ValueError(f"{name}: dtype must be one of {FLOAT_DTYPES}, got {dtype!r}")
@@ -128,27 +141,31 @@ class Distribution:
         self.validate_args = bool(validate_args)
         self._value_shape = tuple(value_shape)
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # An upstream-style subclass writes the elementwise ``_log_prob``.
         cls._upstream_style = hasattr(cls, "_log_prob")
 
     @property
-    def param_dtype(self):
+    def param_dtype(self) -> str | None:
         """The dtype of the parameters (the same as :attr:`dtype` here)."""
         return self._dtype
 
     # -- shapes ---------------------------------------------------------------
     @property
-    def dtype(self):
-        return self._dtype
+    def dtype(self) -> str:
+        """``'float32'`` or ``'float64'``: of the samples, the parameters and
+        the densities."""
+        # Fixed by the constructor (given, or by the parameters); None only
+        # in an upstream-style subclass that never set it.
+        return self._dtype  # type: ignore[return-value]
 
     @property
-    def value_shape(self):
+    def value_shape(self) -> list[int]:
         return list(self._value_shape)
 
     @property
-    def batch_shape(self):
+    def batch_shape(self) -> list[int]:
         """The broadcast shape of the parameters, without ``value_shape``."""
         return list(self._batch_shape())
 
@@ -161,7 +178,7 @@ class Distribution:
         return full
 
     # Attributes holding parameter Vars (for _detached); set by subclasses.
-    _param_attrs = ()
+    _param_attrs: tuple[str, ...] = ()
 
     def _params(self):
         """The parameter Vars that determine the batch shape."""
@@ -210,7 +227,7 @@ class Distribution:
 
     # Parameters the kernels take in another form than the one a user may
     # give (the kernels' name: the user's), for error messages.
-    _ALIASES = {"logstd": "std", "log_rate": "rate", "logits": "probs"}
+    _ALIASES: Mapping[str, str] = {"logstd": "std", "log_rate": "rate", "logits": "probs"}
 
     def _param_labels(self):
         """The names of the Vars of :meth:`_params`, as the user gave them
@@ -228,7 +245,7 @@ class Distribution:
         return labels
 
     # -- sampling and densities -------------------------------------------------
-    def sample(self, n_samples=None):
+    def sample(self, n_samples: int | None = None) -> jt.Var:
         """Draw a sample of shape ``[n_samples] + batch_shape + value_shape``.
 
         Reparameterised (gradients reach the parameters) when
@@ -243,7 +260,7 @@ class Distribution:
             s = self._sample(n_samples)
         return s if self.is_reparameterized else s.detach()
 
-    def log_prob(self, given):
+    def log_prob(self, given: VarLike) -> jt.Var:
         """Log-density of ``given``, summed over the last ``group_ndims`` axes."""
         given = self._prepare_value(given)
         full = self._full_shape(given)
@@ -260,7 +277,7 @@ class Distribution:
     # (see _InstanceFirst): Normal and the Gaussians with Cholesky factors
     # keep their parameter there, as upstream does.
     @_InstanceFirst
-    def mean(self):
+    def mean(self) -> jt.Var:
         """The mean of each element, shape ``batch_shape + value_shape``
         (families with a closed form define it; the others raise).
 
@@ -272,13 +289,13 @@ class Distribution:
             f"{type(self).__name__} has no closed-form mean in zhusuan")
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         """The variance of each element, shape ``batch_shape + value_shape``
         (families with a closed form define it; the others raise)."""
         raise NotImplementedError(
             f"{type(self).__name__} has no closed-form variance in zhusuan")
 
-    def entropy(self):
+    def entropy(self) -> jt.Var:
         """The differential entropy (or the Shannon entropy of a discrete
         family) of each element in nats, shape ``batch_shape`` (families with
         a closed form define it; the others raise)."""
@@ -303,14 +320,14 @@ class Distribution:
         shape = self.batch_shape
         return [v if list(v.shape) == shape else v.broadcast(shape) for v in vs]
 
-    def prob(self, given):
+    def prob(self, given: VarLike) -> jt.Var:
         """Density (or mass) of ``given``: ``exp(log_prob(given))``, as in
         torch.distributions and ZhuSuan. Computations should stay in
         log-space (:meth:`log_prob`); this underflows to 0 where the
         log-density is below about -87 (float32) or -745 (float64)."""
         return jt.exp(self.log_prob(given))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         """The family, each parameter's name (as the user gave it) and
         shape, the dtype and ``group_ndims``, e.g.
         ``Normal(mean: [4, 3], std: [1], dtype=float32)``."""
@@ -386,7 +403,7 @@ class Distribution:
         return ([n_samples] if n_samples is not None else []) + shape
 
 
-def check_finite(var, what, neg_inf_ok=False):
+def check_finite(var: jt.Var, what: str, neg_inf_ok: bool = False) -> None:
     """ValueError unless every entry of ``var`` is finite (``-inf`` allowed
     when ``neg_inf_ok``); the message starts with ``what`` and counts the
     NaN and infinite entries. Reads the Var once (a sync): for
@@ -434,7 +451,7 @@ _UPSTREAM_OPTIONS = {
 }
 
 
-def upstream_options(name, kwargs):
+def upstream_options(name: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Split a family's leftover keyword arguments: those upstream accepted
     (``param_dtype``, ``is_continues``, ``use_path_derivative``) come back
     as base-class options; anything else is a TypeError naming it."""

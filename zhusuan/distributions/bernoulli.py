@@ -1,9 +1,13 @@
 """The Bernoulli distribution, computed from logits."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import jittor as jt
 
 from .. import kernels
-from ..numerics import probs_to_logits, softplus
+from ..numerics import VarLike, probs_to_logits, softplus
 from .base import Distribution, _rand, upstream_options
 
 __all__ = ["Bernoulli"]
@@ -29,8 +33,10 @@ class Bernoulli(Distribution):
     has_rsample = False
     _param_attrs = ("logits", "_probs")
 
-    def __init__(self, logits=None, probs=None, dtype=None, group_ndims=0,
-                 is_reparameterized=False, validate_args=False, **kwargs):
+    def __init__(self, logits: VarLike | None = None, probs: VarLike | None = None,
+                 dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = False, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         opts = upstream_options(type(self).__name__, kwargs)
         if (logits is None) == (probs is None):
             raise ValueError(
@@ -56,19 +62,19 @@ class Bernoulli(Distribution):
             self._probs = None
 
     @property
-    def probs(self):
+    def probs(self) -> jt.Var:
         return self._probs if self._probs is not None else jt.sigmoid(self.logits)
 
     @property
-    def mean(self):
+    def mean(self) -> jt.Var:
         """The probability of 1: ``probs`` as given, or ``sigmoid(logits)``."""
         return self._over_batch(self.probs)
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         return self._over_batch(jt.sigmoid(self.logits) * jt.sigmoid(-self.logits))
 
-    def entropy(self):
+    def entropy(self) -> jt.Var:
         """softplus(l) - l sigmoid(l), from the logits l (no log of 0)."""
         lg = self.logits
         return self._over_batch(softplus(lg) - lg * jt.sigmoid(lg))

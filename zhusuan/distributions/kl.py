@@ -13,7 +13,11 @@ the result yourself). When ``p`` and ``q`` differ in dtype, the computation
 runs in float64.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Callable
+from typing import Any
 
 import jittor as jt
 
@@ -21,6 +25,7 @@ from ..kernels import broadcast_shapes
 from ..numerics import const, dtype_name, softplus
 from ..numerics import digamma as _digamma
 from ..numerics import lgamma as _lgamma
+from .base import Distribution
 from .bernoulli import Bernoulli
 from .multivariate import (
     Categorical,
@@ -39,10 +44,12 @@ from .univariate import Beta, Gamma, Laplace, Uniform
 
 __all__ = ["kl_divergence", "register_kl"]
 
-_KL_REGISTRY = {}
+KLFunction = Callable[[Any, Any], jt.Var]
+_KL_REGISTRY: dict[tuple[type, type], KLFunction] = {}
 
 
-def register_kl(type_p, type_q):
+def register_kl(type_p: type[Distribution], type_q: type[Distribution]
+                ) -> Callable[[KLFunction], KLFunction]:
     """Decorator registering ``fn(p, q)`` as the closed form of ``KL(p || q)``
     for ``p`` of exactly class ``type_p`` and ``q`` of exactly ``type_q``
     (subclasses are not matched: a Concrete is not an ExpConcrete here)."""
@@ -50,14 +57,14 @@ def register_kl(type_p, type_q):
         if not isinstance(t, type):
             raise TypeError(f"register_kl: expected two classes, got {t!r}")
 
-    def decorator(fn):
+    def decorator(fn: KLFunction) -> KLFunction:
         _KL_REGISTRY[(type_p, type_q)] = fn
         return fn
 
     return decorator
 
 
-def kl_divergence(p, q):
+def kl_divergence(p: Distribution, q: Distribution) -> jt.Var:
     r"""``KL(p || q) = E_p[log p(x) - log q(x)]`` in closed form.
 
     Returns a Var of the broadcast batch shape of ``p`` and ``q`` (no

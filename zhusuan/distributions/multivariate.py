@@ -37,13 +37,16 @@ inside the graph by ``jt.numpy_code`` (NumPy on the CPU, CuPy on a GPU), with
 their adjoint written out (:class:`_TriangularSolve`).
 """
 
+from __future__ import annotations
+
 import math
+from typing import Any
 
 import jittor as jt
 import numpy as np
 
 from .. import kernels
-from ..numerics import clamp_probs, const, digamma, dtype_name
+from ..numerics import VarLike, clamp_probs, const, digamma, dtype_name
 from ..numerics import lgamma as _lgamma
 from .base import Distribution, _rand, _randn, upstream_options
 from .gamma import standard_gamma
@@ -304,7 +307,7 @@ class _Multivariate(Distribution):
         return [v for v, _ in self._event_params()]
 
     @property
-    def batch_shape(self):
+    def batch_shape(self) -> list[int]:
         shapes = [list(v.shape)[: len(v.shape) - nd] for v, nd in self._event_params()]
         return list(kernels.broadcast_shapes(*shapes))
 
@@ -405,14 +408,16 @@ class _Categories(_Multivariate):
     default, the logits as the only event parameter. A value is a length-``K``
     vector unless ``_vector_values`` is False (a class index)."""
 
-    param_names = ("logits", "probs")
+    param_names: tuple[str, ...] = ("logits", "probs")
     is_continuous = False
     has_rsample = False
-    _param_attrs = ("logits", "_probs")
+    _param_attrs: tuple[str, ...] = ("logits", "_probs")
     _vector_values = True
 
-    def __init__(self, logits=None, probs=None, dtype=None, group_ndims=0,
-                 is_reparameterized=False, validate_args=False, **kwargs):
+    def __init__(self, logits: VarLike | None = None, probs: VarLike | None = None,
+                 dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = False, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         self._init_categories(logits, probs, (dtype, group_ndims, is_reparameterized,
                                               validate_args, kwargs))
 
@@ -454,7 +459,7 @@ class _Categories(_Multivariate):
         self.n_categories = int(self.logits.shape[-1])
 
     @property
-    def probs(self):
+    def probs(self) -> jt.Var:
         """The probabilities: as given, or ``softmax(logits)``."""
         if self._probs is not None:
             return self._probs
@@ -505,16 +510,16 @@ class Categorical(_Categories):
         return mean, (p * dev * dev).sum(-1)
 
     @property
-    def mean(self):
+    def mean(self) -> jt.Var:
         """The mean of the class index, ``sum_k k p_k``."""
         return jt.broadcast(self._index_moments()[0], shape=self.batch_shape or [1])
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         """The variance of the class index, ``sum_k (k - mean)^2 p_k``."""
         return jt.broadcast(self._index_moments()[1], shape=self.batch_shape or [1])
 
-    def entropy(self):
+    def entropy(self) -> jt.Var:
         """``-sum_k p_k log p_k``."""
         return self._category_entropy()
 
@@ -562,17 +567,17 @@ class OnehotCategorical(_Categories):
     """
 
     @property
-    def mean(self):
+    def mean(self) -> jt.Var:
         """The probabilities, ``[..., K]``."""
         return self._over_values(self.probs)
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         """``p_k (1 - p_k)`` for each class."""
         p = self.probs
         return self._over_values(p * (const(1.0, self.dtype) - p))
 
-    def entropy(self):
+    def entropy(self) -> jt.Var:
         """``-sum_k p_k log p_k``."""
         return self._category_entropy()
 
@@ -629,9 +634,11 @@ class Multinomial(_Categories):
 
     param_names = ("logits", "probs", "n_experiments", "normalize_logits")
 
-    def __init__(self, logits=None, n_experiments=None, normalize_logits=True,
-                 probs=None, dtype=None, group_ndims=0, is_reparameterized=False,
-                 validate_args=False, **kwargs):
+    def __init__(self, logits: VarLike | None = None, n_experiments: int | None = None,
+                 normalize_logits: bool = True, probs: VarLike | None = None,
+                 dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = False, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         name = type(self).__name__
         if n_experiments is not None and (
                 isinstance(n_experiments, bool)
@@ -659,13 +666,13 @@ class Multinomial(_Categories):
         return _c(float(self.n_experiments), self.dtype), jt.exp(self._log_probs())
 
     @property
-    def mean(self):
+    def mean(self) -> jt.Var:
         """``n p_k`` for each class. (The entropy has no closed form.)"""
         n, p = self._count_probs()
         return self._over_values(n * p)
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         """``n p_k (1 - p_k)`` for each class."""
         n, p = self._count_probs()
         return self._over_values(n * p * (_c(1.0, self.dtype) - p))
@@ -712,9 +719,11 @@ class UnnormalizedMultinomial(_Categories):
 
     param_names = ("logits", "probs", "normalize_logits")
 
-    def __init__(self, logits=None, normalize_logits=True, probs=None, dtype=None,
-                 group_ndims=0, is_reparameterized=False, validate_args=False,
-                 **kwargs):
+    def __init__(self, logits: VarLike | None = None, normalize_logits: bool = True,
+                 probs: VarLike | None = None,
+                 dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = False, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         self._init_categories(logits, probs, (dtype, group_ndims, is_reparameterized,
                                               validate_args, kwargs))
         self.normalize_logits = bool(normalize_logits)
@@ -763,8 +772,10 @@ class Dirichlet(_Multivariate):
     has_rsample = True
     _param_attrs = ("alpha",)
 
-    def __init__(self, alpha, dtype=None, group_ndims=0, is_reparameterized=True,
-                 validate_args=False, **kwargs):
+    def __init__(self, alpha: VarLike,
+                 dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = True, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         self._init_base((dtype, group_ndims, is_reparameterized, validate_args, kwargs),
                         alpha)
         self.alpha = self._event_param(alpha, "alpha", 1, "the categories")
@@ -782,19 +793,19 @@ class Dirichlet(_Multivariate):
         return self.alpha.sum(-1, keepdims=True).broadcast(list(self.alpha.shape))
 
     @property
-    def mean(self):
+    def mean(self) -> jt.Var:
         """``alpha_k / alpha_0``."""
         return self._over_values(self.alpha / self._total())
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         """``m_k (1 - m_k) / (alpha_0 + 1)`` with ``m_k`` the mean, written
         ``(alpha_k / alpha_0) ((alpha_0 - alpha_k) / alpha_0) / (alpha_0 + 1)``."""
         a0 = self._total()
         m = self.alpha / a0
         return self._over_values(m * ((a0 - self.alpha) / a0) / (a0 + _c(1.0, self.dtype)))
 
-    def entropy(self):
+    def entropy(self) -> jt.Var:
         """``log B(alpha) + (alpha_0 - K) digamma(alpha_0) - sum_k (alpha_k - 1)
         digamma(alpha_k)``."""
         dt = self.dtype
@@ -855,8 +866,10 @@ class MultivariateNormalCholesky(_Multivariate):
     has_rsample = True
     _param_attrs = ("mean", "cov_tril")
 
-    def __init__(self, mean, cov_tril, dtype=None, group_ndims=0,
-                 is_reparameterized=True, validate_args=False, **kwargs):
+    def __init__(self, mean: VarLike, cov_tril: VarLike,
+                 dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = True, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         name = type(self).__name__
         self._init_base((dtype, group_ndims, is_reparameterized, validate_args, kwargs),
                         mean, cov_tril)
@@ -885,12 +898,12 @@ class MultivariateNormalCholesky(_Multivariate):
     # ``mean`` is the parameter (an attribute of the instance).
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         """The diagonal of the covariance, ``sum_j L_ij^2`` (``[..., D]``)."""
         tril = self._tril()
         return self._over_values((tril * tril).sum(-1))
 
-    def entropy(self):
+    def entropy(self) -> jt.Var:
         """``D (1 + log 2 pi) / 2 + sum_i log|L_ii|``."""
         d = self._value_shape[0]
         ent = _log_abs_det_tril(self.cov_tril) + _c(0.5 * d * (1.0 + _LOG_2PI), self.dtype)
@@ -955,8 +968,10 @@ class MatrixVariateNormalCholesky(_Multivariate):
     has_rsample = True
     _param_attrs = ("mean", "u_tril", "v_tril")
 
-    def __init__(self, mean, u_tril, v_tril, dtype=None, group_ndims=0,
-                 is_reparameterized=True, validate_args=False, **kwargs):
+    def __init__(self, mean: VarLike, u_tril: VarLike, v_tril: VarLike,
+                 dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = True, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         name = type(self).__name__
         self._init_base((dtype, group_ndims, is_reparameterized, validate_args, kwargs),
                         mean, u_tril, v_tril)
@@ -992,7 +1007,7 @@ class MatrixVariateNormalCholesky(_Multivariate):
     # ``mean`` is the parameter (an attribute of the instance).
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         """``(U U^T)_ii (V V^T)_jj`` for entry ``(i, j)`` (``[..., N, M]``)."""
         u, v = self._factors()
         rows = (u * u).sum(-1)                               # [..., N]
@@ -1000,7 +1015,7 @@ class MatrixVariateNormalCholesky(_Multivariate):
         return self._over_values(rows.reshape(list(rows.shape) + [1])
                                  * cols.reshape(list(cols.shape[:-1]) + [1, cols.shape[-1]]))
 
-    def entropy(self):
+    def entropy(self) -> jt.Var:
         """``N M (1 + log 2 pi) / 2 + M sum_i log|U_ii| + N sum_j log|V_jj|``."""
         dt = self.dtype
         n, m = self._value_shape
@@ -1058,9 +1073,11 @@ class ExpConcrete(_Categories):
     has_rsample = True
     _param_attrs = ("temperature", "logits", "_probs")
 
-    def __init__(self, temperature, logits=None, probs=None, dtype=None,
-                 group_ndims=0, is_reparameterized=True, validate_args=False,
-                 **kwargs):
+    def __init__(self, temperature: VarLike, logits: VarLike | None = None,
+                 probs: VarLike | None = None,
+                 dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = True, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         name = type(self).__name__
         self._init_categories(logits, probs, (dtype, group_ndims, is_reparameterized,
                                               validate_args, kwargs), others=(temperature,))

@@ -1,11 +1,14 @@
 """The univariate Normal distribution."""
 
+from __future__ import annotations
+
 import math
+from typing import Any
 
 import jittor as jt
 
 from .. import kernels
-from ..numerics import const, dtype_name
+from ..numerics import VarLike, const, dtype_name
 from .base import Distribution, _randn, upstream_options
 
 __all__ = ["Normal"]
@@ -36,8 +39,10 @@ class Normal(Distribution):
     has_rsample = True
     _param_attrs = ("mean", "_scale")
 
-    def __init__(self, mean=0.0, std=None, logstd=None, dtype=None, group_ndims=0,
-                 is_reparameterized=True, validate_args=False, **kwargs):
+    def __init__(self, mean: VarLike = 0.0, std: VarLike | None = None,
+                 logstd: VarLike | None = None, dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = True, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         opts = upstream_options(type(self).__name__, kwargs)
         if (std is None) == (logstd is None):
             raise ValueError(
@@ -67,18 +72,18 @@ class Normal(Distribution):
                 )
 
     @property
-    def std(self):
+    def std(self) -> jt.Var:
         return jt.exp(self._scale) if self._use_logstd else self._scale
 
     @property
-    def logstd(self):
+    def logstd(self) -> jt.Var:
         return self._scale if self._use_logstd else jt.log(self._scale)
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         return self._over_batch(jt.exp(2 * self.logstd))
 
-    def entropy(self):
+    def entropy(self) -> jt.Var:
         """0.5 log(2 pi e) + log std."""
         return self._over_batch(
             self.logstd + const(0.5 * (1.0 + math.log(2 * math.pi)), self.dtype))

@@ -15,13 +15,17 @@ families (Poisson, Geometric, Binomial) sample float counts in the
 distribution's dtype and are never reparameterised.
 """
 
+from __future__ import annotations
+
 import math
+from typing import Any
 
 import jittor as jt
 import numpy as np
 
 from .. import kernels
 from ..numerics import (
+    VarLike,
     const,
     digamma,
     dtype_name,
@@ -90,8 +94,8 @@ class _Family(Distribution):
     ``_kernel_attrs`` (attributes holding the kernel's parameters, in the
     kernel's order)."""
 
-    _family = None
-    _kernel_attrs = ()
+    _family: str | None = None
+    _kernel_attrs: tuple[str, ...] = ()
 
     def _setup(self, dtype, group_ndims, is_reparameterized, validate_args, kwargs, **given):
         opts = upstream_options(type(self).__name__, kwargs)
@@ -123,7 +127,7 @@ class _Family(Distribution):
                 )
 
     # Support check of observed values under validate_args: None, ">= 0" or "> 0".
-    _support = None
+    _support: str | None = None
 
     def _validate_value(self, value, what):
         if self._support is None:
@@ -161,11 +165,11 @@ class _LogScaleMixin:
         return p
 
     @property
-    def logstd(self):
+    def logstd(self) -> jt.Var:
         return self._logstd
 
     @property
-    def std(self):
+    def std(self) -> jt.Var:
         return jt.exp(self._logstd)
 
 
@@ -186,13 +190,16 @@ class FoldNormal(_LogScaleMixin, _Family):
     _kernel_attrs = ("mean", "_logstd")
     _param_attrs = ("mean", "_logstd")
 
-    def __init__(self, mean=0.0, std=None, logstd=None, dtype=None, group_ndims=0,
-                 is_reparameterized=True, validate_args=False, **kwargs):
+    def __init__(self, mean: VarLike = 0.0, std: VarLike | None = None,
+                 logstd: VarLike | None = None,
+                 dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = True, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         args = (dtype, group_ndims, is_reparameterized, validate_args, kwargs)
         self.mean = self._init_scale(std, logstd, args, mean=mean)["mean"]
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         r"""``std^2 (1 - 4 g (t + g))`` with ``t = |mean| / std`` and
         ``g = phi(t) - t Phi(-t)``: ``mean^2 + std^2 - E|y|^2`` rearranged
         so that nothing cancels when ``|mean| >> std`` (there ``g`` is tiny
@@ -222,23 +229,25 @@ class HalfNormal(_LogScaleMixin, _Family):
     _kernel_attrs = ("_logstd",)
     _param_attrs = ("_logstd",)
 
-    def __init__(self, std=None, logstd=None, dtype=None, group_ndims=0,
-                 is_reparameterized=True, validate_args=False, **kwargs):
+    def __init__(self, std: VarLike | None = None, logstd: VarLike | None = None,
+                 dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = True, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         self._init_scale(std, logstd, (dtype, group_ndims, is_reparameterized, validate_args,
                                        kwargs))
 
     @property
-    def mean(self):
+    def mean(self) -> jt.Var:
         """``std sqrt(2 / pi)``, from ``logstd``."""
         return jt.exp(self._logstd + const(0.5 * math.log(2.0 / math.pi), self.dtype))
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         """``std^2 (1 - 2 / pi)``, from ``logstd``."""
         dt = self.dtype
         return jt.exp(const(2.0, dt) * self._logstd + const(math.log(1.0 - 2.0 / math.pi), dt))
 
-    def entropy(self):
+    def entropy(self) -> jt.Var:
         """``log std + log(pi e / 2) / 2``."""
         return self._logstd + const(0.5 * math.log(0.5 * math.pi * math.e), self.dtype)
 
@@ -262,13 +271,16 @@ class LogNormal(_LogScaleMixin, _Family):
     _kernel_attrs = ("mean", "_logstd")
     _param_attrs = ("mean", "_logstd")
 
-    def __init__(self, mean=0.0, std=None, logstd=None, dtype=None, group_ndims=0,
-                 is_reparameterized=True, validate_args=False, **kwargs):
+    def __init__(self, mean: VarLike = 0.0, std: VarLike | None = None,
+                 logstd: VarLike | None = None,
+                 dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = True, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         args = (dtype, group_ndims, is_reparameterized, validate_args, kwargs)
         self.mean = self._init_scale(std, logstd, args, mean=mean)["mean"]
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         """``(exp(s) - 1) exp(2 mean + s)`` with ``s = std^2``, computed as
         ``exp(2 mean + 2 s + log(-expm1(-s)))``: ``exp(s)`` never overflows
         where the variance is finite, and nothing cancels for small ``std``.
@@ -279,7 +291,7 @@ class LogNormal(_LogScaleMixin, _Family):
         s = jt.exp(const(2.0, dt) * logstd)
         return jt.exp(const(2.0, dt) * mean + const(2.0, dt) * s + jt.log(-expm1(-s)))
 
-    def entropy(self):
+    def entropy(self) -> jt.Var:
         """``mean + log std + (1 + log 2 pi) / 2``."""
         mean, logstd = self._batch_params(self.mean, self._logstd)
         return mean + logstd + const(0.5 * (1.0 + _LOG_2PI), self.dtype)
@@ -296,8 +308,10 @@ class _LocScale(_Family):
     _kernel_attrs = ("loc", "scale")
     _param_attrs = _kernel_attrs
 
-    def __init__(self, loc=0.0, scale=1.0, dtype=None, group_ndims=0,
-                 is_reparameterized=True, validate_args=False, **kwargs):
+    def __init__(self, loc: VarLike = 0.0, scale: VarLike = 1.0,
+                 dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = True, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
                         loc=loc, scale=scale)
         self.loc, self.scale = p["loc"], p["scale"]
@@ -322,15 +336,15 @@ class Laplace(_LocScale):
         return self.loc + self.scale * jt.where(u < half, lower, upper)
 
     @property
-    def mean(self):
+    def mean(self) -> jt.Var:
         return self._batch_params(self.loc)[0]
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         (scale,) = self._batch_params(self.scale)
         return const(2.0, self.dtype) * scale * scale
 
-    def entropy(self):
+    def entropy(self) -> jt.Var:
         """1 + log(2 b)."""
         (scale,) = self._batch_params(self.scale)
         return jt.log(const(2.0, self.dtype) * scale) + const(1.0, self.dtype)
@@ -350,15 +364,15 @@ class Logistic(_LocScale):
         return self.loc + self.scale * (jt.log(u) - log1p(-u))
 
     @property
-    def mean(self):
+    def mean(self) -> jt.Var:
         return self._batch_params(self.loc)[0]
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         (scale,) = self._batch_params(self.scale)
         return const(math.pi ** 2 / 3, self.dtype) * scale * scale
 
-    def entropy(self):
+    def entropy(self) -> jt.Var:
         """log s + 2."""
         (scale,) = self._batch_params(self.scale)
         return jt.log(scale) + const(2.0, self.dtype)
@@ -375,8 +389,10 @@ class Exponential(_Family):
     _kernel_attrs = ("rate",)
     _param_attrs = _kernel_attrs
 
-    def __init__(self, rate=1.0, dtype=None, group_ndims=0, is_reparameterized=True,
-                 validate_args=False, **kwargs):
+    def __init__(self, rate: VarLike = 1.0,
+                 dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = True, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
                         rate=rate)
         self.rate = p["rate"]
@@ -387,16 +403,16 @@ class Exponential(_Family):
         return -log1p(-u) / self.rate
 
     @property
-    def mean(self):
+    def mean(self) -> jt.Var:
         return const(1.0, self.dtype) / self.rate
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         """``1 / rate^2``, divided twice (``rate^2`` could overflow)."""
         (rate,) = self._batch_params(self.rate)
         return const(1.0, self.dtype) / rate / rate
 
-    def entropy(self):
+    def entropy(self) -> jt.Var:
         """1 - log(rate)."""
         return const(1.0, self.dtype) - jt.log(self.rate)
 
@@ -412,8 +428,10 @@ class Uniform(_Family):
     _kernel_attrs = ("minval", "maxval")
     _param_attrs = _kernel_attrs
 
-    def __init__(self, minval=0.0, maxval=1.0, dtype=None, group_ndims=0,
-                 is_reparameterized=True, validate_args=False, **kwargs):
+    def __init__(self, minval: VarLike = 0.0, maxval: VarLike = 1.0,
+                 dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = True, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
                         minval=minval, maxval=maxval)
         self.minval, self.maxval = p["minval"], p["maxval"]
@@ -425,20 +443,20 @@ class Uniform(_Family):
             raise ValueError(f"{what}: Uniform values must lie in [minval, maxval)")
 
     @property
-    def mean(self):
+    def mean(self) -> jt.Var:
         """``(minval + maxval) / 2``, halved before the sum (no overflow)."""
         dt = self.dtype
         lo, hi = self._batch_params(self.minval, self.maxval)
         return lo * const(0.5, dt) + hi * const(0.5, dt)
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         """``(maxval - minval)^2 / 12``."""
         lo, hi = self._batch_params(self.minval, self.maxval)
         width = hi - lo
         return width * width / const(12.0, self.dtype)
 
-    def entropy(self):
+    def entropy(self) -> jt.Var:
         """``log(maxval - minval)``."""
         lo, hi = self._batch_params(self.minval, self.maxval)
         return jt.log(hi - lo)
@@ -484,8 +502,10 @@ class Poisson(_Family):
     _kernel_attrs = ("log_rate",)
     _param_attrs = _kernel_attrs
 
-    def __init__(self, rate=None, log_rate=None, dtype=None, group_ndims=0,
-                 is_reparameterized=False, validate_args=False, **kwargs):
+    def __init__(self, rate: VarLike | None = None, log_rate: VarLike | None = None,
+                 dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = False, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         _one_of("Poisson", "rate", rate, "log_rate", log_rate)
         name = "rate" if rate is not None else "log_rate"
         p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
@@ -497,16 +517,16 @@ class Poisson(_Family):
             self.log_rate = p["log_rate"]
 
     @property
-    def rate(self):
+    def rate(self) -> jt.Var:
         return jt.exp(self.log_rate)
 
     @property
-    def mean(self):
+    def mean(self) -> jt.Var:
         """The rate, ``exp(log_rate)``. (The entropy has no closed form.)"""
         return self.rate
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         """The rate, ``exp(log_rate)``."""
         return self.rate
 
@@ -532,8 +552,10 @@ class Geometric(_Family):
     _kernel_attrs = ("logits",)
     _param_attrs = _kernel_attrs
 
-    def __init__(self, logits=None, probs=None, dtype=None, group_ndims=0,
-                 is_reparameterized=False, validate_args=False, **kwargs):
+    def __init__(self, logits: VarLike | None = None, probs: VarLike | None = None,
+                 dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = False, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         _one_of("Geometric", "logits", logits, "probs", probs)
         name = "logits" if logits is not None else "probs"
         p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
@@ -546,20 +568,20 @@ class Geometric(_Family):
             self.logits = p["logits"]
 
     @property
-    def probs(self):
+    def probs(self) -> jt.Var:
         return jt.sigmoid(self.logits)
 
     @property
-    def mean(self):
+    def mean(self) -> jt.Var:
         """``(1 - p) / p = exp(-logits)``."""
         return jt.exp(-self.logits)
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         """``(1 - p) / p^2 = exp(softplus(-logits) - logits)``."""
         return jt.exp(softplus(-self.logits) - self.logits)
 
-    def entropy(self):
+    def entropy(self) -> jt.Var:
         r"""``(-(1 - p) log(1 - p) - p log p) / p``, written
         ``exp(-l) softplus(l) + softplus(-l)`` for the logits ``l``. The
         first term is ``log1p(u) / u`` with ``u = exp(l)`` for ``l < 0``
@@ -594,8 +616,11 @@ class Binomial(_Family):
     _kernel_attrs = ("logits", "n_experiments")
     _param_attrs = ("logits",)
 
-    def __init__(self, logits=None, n_experiments=None, probs=None, dtype=None,
-                 group_ndims=0, is_reparameterized=False, validate_args=False, **kwargs):
+    def __init__(self, logits: VarLike | None = None, n_experiments: VarLike | None = None,
+                 probs: VarLike | None = None,
+                 dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = False, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         _one_of("Binomial", "logits", logits, "probs", probs)
         if n_experiments is None:
             raise ValueError("Binomial: n_experiments is required")
@@ -617,17 +642,17 @@ class Binomial(_Family):
             self.logits = p["logits"]
 
     @property
-    def probs(self):
+    def probs(self) -> jt.Var:
         return jt.sigmoid(self.logits)
 
     @property
-    def mean(self):
+    def mean(self) -> jt.Var:
         """``n_experiments sigmoid(logits)``. (The entropy has no closed form.)"""
         n, logits = self._batch_params(self.n_experiments, self.logits)
         return n * jt.sigmoid(logits)
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         """``n_experiments sigmoid(logits) sigmoid(-logits)``."""
         n, logits = self._batch_params(self.n_experiments, self.logits)
         return n * jt.sigmoid(logits) * jt.sigmoid(-logits)
@@ -644,16 +669,18 @@ class Binomial(_Family):
             lambda rng, n, pr: rng.binomial(n.astype(np.int64), pr.astype(np.float64)))
 
 
-class _AlphaBeta:
+class _AlphaBeta(_Family):
     """Two positive parameters ``alpha`` and ``beta`` (Gamma, Beta,
     InverseGamma): their constructor and names."""
 
-    param_names = ("alpha", "beta")
-    _kernel_attrs = ("alpha", "beta")
-    _param_attrs = _kernel_attrs
+    param_names: tuple[str, ...] = ("alpha", "beta")
+    _kernel_attrs: tuple[str, ...] = ("alpha", "beta")
+    _param_attrs: tuple[str, ...] = _kernel_attrs
 
-    def __init__(self, alpha, beta, dtype=None, group_ndims=0, is_reparameterized=True,
-                 validate_args=False, **kwargs):
+    def __init__(self, alpha: VarLike, beta: VarLike,
+                 dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = True, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
                         alpha=alpha, beta=beta)
         self.alpha, self.beta = p["alpha"], p["beta"]
@@ -674,17 +701,17 @@ class Gamma(_AlphaBeta, _Family):
     _support = ">= 0"
 
     @property
-    def mean(self):
+    def mean(self) -> jt.Var:
         """``alpha / beta``."""
         return self.alpha / self.beta
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         """``alpha / beta^2``, divided twice (``beta^2`` could overflow)."""
         alpha, beta = self._batch_params(self.alpha, self.beta)
         return alpha / beta / beta
 
-    def entropy(self):
+    def entropy(self) -> jt.Var:
         """``alpha - log beta + lgamma(alpha) + (1 - alpha) digamma(alpha)``."""
         a, beta = self._batch_params(self.alpha, self.beta)
         return (a - jt.log(beta) + lgamma(a)
@@ -707,20 +734,20 @@ class Beta(_AlphaBeta, _Family):
     _family = "Beta"
 
     @property
-    def mean(self):
+    def mean(self) -> jt.Var:
         """``alpha / (alpha + beta)``."""
         a, b = self._batch_params(self.alpha, self.beta)
         return a / (a + b)
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         """``m (1 - m) / (alpha + beta + 1)`` with ``m`` the mean, written
         ``(alpha / s) (beta / s) / (s + 1)``, ``s = alpha + beta``."""
         a, b = self._batch_params(self.alpha, self.beta)
         s = a + b
         return a / s * (b / s) / (s + const(1.0, self.dtype))
 
-    def entropy(self):
+    def entropy(self) -> jt.Var:
         """``log B(alpha, beta) - (alpha - 1) digamma(alpha) - (beta - 1)
         digamma(beta) + (alpha + beta - 2) digamma(alpha + beta)``."""
         dt = self.dtype
@@ -757,8 +784,10 @@ class StudentT(_Family):
     _kernel_attrs = ("df", "loc", "scale")
     _param_attrs = _kernel_attrs
 
-    def __init__(self, df, loc=0.0, scale=1.0, dtype=None, group_ndims=0,
-                 is_reparameterized=True, validate_args=False, **kwargs):
+    def __init__(self, df: VarLike, loc: VarLike = 0.0, scale: VarLike = 1.0,
+                 dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = True, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
                         df=df, loc=loc, scale=scale)
         self.df, self.loc, self.scale = p["df"], p["loc"], p["scale"]
@@ -766,7 +795,7 @@ class StudentT(_Family):
         self._check("scale", self.scale, self.scale > 0, "> 0")
 
     @property
-    def mean(self):
+    def mean(self) -> jt.Var:
         """``loc`` where ``df > 1``; NaN (undefined) elsewhere, as in
         torch.distributions (SciPy says inf there)."""
         dt = self.dtype
@@ -774,7 +803,7 @@ class StudentT(_Family):
         return _where(df > const(1.0, dt), loc, const(math.nan, dt))
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         """``scale^2 df / (df - 2)`` where ``df > 2``, inf where
         ``1 < df <= 2``, NaN (undefined) where ``df <= 1``."""
         dt = self.dtype
@@ -785,7 +814,7 @@ class StudentT(_Family):
                            const(math.nan, dt))
         return _where(big, scale * scale * df / dm2, undefined)
 
-    def entropy(self):
+    def entropy(self) -> jt.Var:
         r"""``(df + 1) / 2 (digamma((df + 1) / 2) - digamma(df / 2))
         + log(sqrt(df) B(df / 2, 1 / 2)) + log scale``."""
         dt = self.dtype
@@ -819,8 +848,11 @@ class BinConcrete(Distribution):
     has_rsample = True
     _param_attrs = ("temperature", "logits")
 
-    def __init__(self, temperature, logits=None, probs=None, dtype=None, group_ndims=0,
-                 is_reparameterized=True, validate_args=False, **kwargs):
+    def __init__(self, temperature: VarLike, logits: VarLike | None = None,
+                 probs: VarLike | None = None,
+                 dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = True, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         opts = upstream_options("BinConcrete", kwargs)
         _one_of("BinConcrete", "logits", logits, "probs", probs)
         super().__init__(dtype=dtype, group_ndims=group_ndims,
@@ -921,25 +953,27 @@ class Cauchy(_PlainFamily):
     _param_attrs = ("loc", "scale")
     _kernel_attrs = ("loc", "scale")
 
-    def __init__(self, loc=0.0, scale=1.0, dtype=None, group_ndims=0,
-                 is_reparameterized=True, validate_args=False, **kwargs):
+    def __init__(self, loc: VarLike = 0.0, scale: VarLike = 1.0,
+                 dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = True, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
                         loc=loc, scale=scale)
         self.loc, self.scale = p["loc"], p["scale"]
         self._check("scale", self.scale, self.scale > 0, "> 0")
 
     @property
-    def mean(self):
+    def mean(self) -> jt.Var:
         """NaN: a Cauchy distribution has no mean (as SciPy and
         torch.distributions say)."""
         return self._over_batch(const(math.nan, self.dtype))
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         """NaN: a Cauchy distribution has no variance (as SciPy says)."""
         return self._over_batch(const(math.nan, self.dtype))
 
-    def entropy(self):
+    def entropy(self) -> jt.Var:
         """``log(4 pi scale)``."""
         (scale,) = self._batch_params(self.scale)
         return jt.log(scale) + const(math.log(4 * math.pi), self.dtype)
@@ -969,24 +1003,26 @@ class HalfCauchy(_PlainFamily):
     _param_attrs = ("scale",)
     _kernel_attrs = ("scale",)
 
-    def __init__(self, scale=1.0, dtype=None, group_ndims=0, is_reparameterized=True,
-                 validate_args=False, **kwargs):
+    def __init__(self, scale: VarLike = 1.0,
+                 dtype: str | None = None, group_ndims: int = 0,
+                 is_reparameterized: bool = True, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         p = self._setup(dtype, group_ndims, is_reparameterized, validate_args, kwargs,
                         scale=scale)
         self.scale = p["scale"]
         self._check("scale", self.scale, self.scale > 0, "> 0")
 
     @property
-    def mean(self):
+    def mean(self) -> jt.Var:
         """inf: the integral diverges (as SciPy says)."""
         return self._over_batch(const(math.inf, self.dtype))
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         """inf (as SciPy says)."""
         return self._over_batch(const(math.inf, self.dtype))
 
-    def entropy(self):
+    def entropy(self) -> jt.Var:
         """``log(2 pi scale)``."""
         return jt.log(self.scale) + const(math.log(2 * math.pi), self.dtype)
 
@@ -1027,13 +1063,13 @@ class InverseGamma(_AlphaBeta, _PlainFamily):
         return above, beta / _where(above, alpha - const(1.0, dt), const(1.0, dt))
 
     @property
-    def mean(self):
+    def mean(self) -> jt.Var:
         """``beta / (alpha - 1)`` where ``alpha > 1``, inf elsewhere."""
         above, m = self._beta_over_am1()
         return _where(above, m, const(math.inf, self.dtype))
 
     @property
-    def variance(self):
+    def variance(self) -> jt.Var:
         """``beta^2 / ((alpha - 1)^2 (alpha - 2))`` where ``alpha > 2``, inf
         elsewhere."""
         dt = self.dtype
@@ -1043,7 +1079,7 @@ class InverseGamma(_AlphaBeta, _PlainFamily):
         _, m = self._beta_over_am1()
         return _where(big, m * m / am2, const(math.inf, dt))
 
-    def entropy(self):
+    def entropy(self) -> jt.Var:
         """``alpha + log beta + lgamma(alpha) - (1 + alpha) digamma(alpha)``."""
         a, beta = self._batch_params(self.alpha, self.beta)
         return (a + jt.log(beta) + lgamma(a)

@@ -5,6 +5,8 @@
 ``self.sn('Flow', name='x', latent=..., transform=...)``.
 """
 
+from __future__ import annotations
+
 from ..distributions import REGISTRY
 from .flow import Flow
 

@@ -1,5 +1,9 @@
 r"""Flow: the distribution of an invertible transform of a latent variable."""
 
+from __future__ import annotations
+
+from typing import Any
+
 from .. import kernels
 from .._checks import is_int
 from ..distributions.base import Distribution, upstream_options
@@ -63,8 +67,10 @@ class Flow(Distribution):
     param_names = ("latent", "transform", "event_ndims")
     is_continuous = True
 
-    def __init__(self, latent=None, transform=None, dtype=None, group_ndims=0,
-                 event_ndims=1, is_reparameterized=None, validate_args=False, **kwargs):
+    def __init__(self, latent: Distribution | None = None, transform: Transform | None = None,
+                 dtype: str | None = None, group_ndims: int = 0, event_ndims: int = 1,
+                 is_reparameterized: bool | None = None, validate_args: bool = False,
+                 **kwargs: Any) -> None:
         opts = upstream_options("Flow", kwargs)
         if latent is None or transform is None:
             missing = [n for n, v in (("latent", latent), ("transform", transform))
@@ -117,12 +123,12 @@ class Flow(Distribution):
 
     # -- shapes -----------------------------------------------------------------
     @property
-    def latent(self):
+    def latent(self) -> Distribution:
         """The base distribution."""
         return self._latent
 
     @property
-    def transform(self):
+    def transform(self) -> Transform:
         """The transform (data to noise in its forward direction)."""
         return self._transform
 
