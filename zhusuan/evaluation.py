@@ -1,12 +1,18 @@
 """Evaluation: importance-sampled log-likelihood, and annealed importance
 sampling (:class:`AIS`) with HMC transitions."""
 
+from __future__ import annotations
+
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import jittor as jt
 import numpy as np
 
 from ._checks import check_int
+from .framework.bn import BayesianNet
+from .mcmc.hmc import HMC
 from .numerics import const, dtype_name
 from .variational.base import check_nonempty, run_nets
 from .variational.exclusive_kl import run_pair
@@ -14,8 +20,10 @@ from .variational.exclusive_kl import run_pair
 __all__ = ["is_loglikelihood", "AIS"]
 
 
-def is_loglikelihood(generator, variational, observed, n_samples=1000, chunk_size=None,
-                     return_stderr=False):
+def is_loglikelihood(generator: BayesianNet, variational: BayesianNet,
+                     observed: Mapping[str, Any], n_samples: int = 1000,
+                     chunk_size: int | None = None, return_stderr: bool = False
+                     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     r"""Importance-sampled estimate of :math:`\log p(x)`, one per data point.
 
     .. math::
@@ -68,7 +76,8 @@ def is_loglikelihood(generator, variational, observed, n_samples=1000, chunk_siz
             k = min(chunk_size, n_samples - done)
             log_p, log_q, _ = run_pair(generator, variational, observed, k,
                                        per_point=True)
-            log_w = (log_p - log_q).numpy().astype(np.float64)
+            # Both nets have nodes here (q its latents, p the observed data).
+            log_w = (log_p - log_q).numpy().astype(np.float64)  # type: ignore[operator]
             parts.append(log_w.reshape(k, -1))
             done += k
             jt.sync_all()
@@ -168,10 +177,10 @@ class AIS:
         rate per transition, and the step sizes.
     """
 
-    def __init__(self, generator, proposal, hmc=None, n_temperatures=1000, n_adapt=30,
-                 schedule="sigmoid", target_acceptance_rate=0.65, verbose=False):
-        from .mcmc import HMC
-
+    def __init__(self, generator: BayesianNet, proposal: BayesianNet, hmc: HMC | None = None,
+                 n_temperatures: int = 1000, n_adapt: int = 30,
+                 schedule: str | np.ndarray = "sigmoid", target_acceptance_rate: float = 0.65,
+                 verbose: bool = False) -> None:
         self.generator, self.proposal = generator, proposal
         self.hmc = HMC(step_size=0.1, n_leapfrogs=10) if hmc is None else hmc
         if not isinstance(self.hmc, HMC):
@@ -255,7 +264,7 @@ class AIS:
         self.hmc.set_step_size(self._step)
         return z, acc
 
-    def run(self, observed, n_chains=16):
+    def run(self, observed: Mapping[str, Any], n_chains: int = 16) -> np.ndarray:
         """Estimate :math:`\\log p(x)` of each data point of ``observed`` with
         ``n_chains`` AIS chains each; returns a float64 array [batch]."""
         n_chains = check_int(n_chains, "n_chains", 1, "AIS.run")

@@ -1,9 +1,13 @@
 """BayesianNet: a Jittor Module that builds a directed graphical model."""
 
+from __future__ import annotations
+
 import contextlib
 import copy
 import difflib
 import inspect
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import jittor as jt
 
@@ -40,13 +44,14 @@ class InferenceContext:
 
     __slots__ = ("n_particles", "carried", "per_point", "check_observed")
 
-    def __init__(self, n_particles=None, carried=(), per_point=False, check_observed=True):
+    def __init__(self, n_particles: int | None = None, carried: Iterable[str] = (),
+                 per_point: bool = False, check_observed: bool = True) -> None:
         self.n_particles = n_particles
         self.carried = frozenset(carried)
         self.per_point = bool(per_point)
         self.check_observed = bool(check_observed)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"InferenceContext(n_particles={self.n_particles}, "
                 f"carried={sorted(self.carried)}, per_point={self.per_point})")
 
@@ -132,24 +137,25 @@ class BayesianNet(jt.Module):
         nodes created before the first :meth:`observe`, e.g. in ``__init__``.
     """
 
-    def __init__(self, observed=None):
+    def __init__(self, observed: Mapping[str, Any] | None = None) -> None:
         super().__init__()
-        self._nodes = {}
-        self._cache = {}
+        self._nodes: dict[str, StochasticTensor] = {}
+        self._cache: dict[str, Any] = {}
         self._observed = _ObservedDict()
         if observed is not None:
             self._set_observed(observed)
         self._context = _DEFAULT_CONTEXT
-        self._particle_ranks = set()  # ranks of this call's particle-carrying values
-        self._log_joint_cache = None
+        # ranks of this call's particle-carrying values
+        self._particle_ranks: set[int] = set()
+        self._log_joint_cache: jt.Var | None = None
         self._n_calls = 0
 
     @property
-    def n_calls(self):
+    def n_calls(self) -> int:
         """How many times the net has been called (its latest call's number)."""
         return self.__dict__.get("_n_calls", 0)
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self._n_calls = self.n_calls + 1
         self._nodes = {}
         self._particle_ranks = set()
@@ -161,21 +167,21 @@ class BayesianNet(jt.Module):
 
     # -- the tutorial's API ---------------------------------------------------
     @property
-    def nodes(self):
+    def nodes(self) -> dict[str, StochasticTensor]:
         """Dict of name -> :class:`StochasticTensor` created in the latest call."""
         return self._nodes
 
     @property
-    def observed(self):
+    def observed(self) -> dict[str, Any]:
         """Dict of name -> observed value given to :meth:`observe`."""
         return self._observed
 
     @property
-    def cache(self):
+    def cache(self) -> dict[str, Any]:
         """A dict for the user's intermediate Vars (e.g. ``x_mean``)."""
         return self._cache
 
-    def observe(self, observed=None):
+    def observe(self, observed: Mapping[str, Any] | None = None) -> BayesianNet:
         """Record the observed values for this call and clear the nodes."""
         self._set_observed({} if observed is None else observed)
         self._nodes = {}
@@ -200,7 +206,8 @@ class BayesianNet(jt.Module):
             raise TypeError(f"observed names must be strings, got {', '.join(bad)}")
         self._observed = _ObservedDict(observed)
 
-    def stochastic_node(self, distribution, name, **kwargs):
+    def stochastic_node(self, distribution: str | type[Distribution] | Distribution,
+                        name: str, **kwargs: Any) -> jt.Var | None:
         """Add a random variable and return its value (a Jittor Var).
 
         Parameters
@@ -241,7 +248,7 @@ class BayesianNet(jt.Module):
 
     sn = stochastic_node
 
-    def log_joint(self, use_cache=False):
+    def log_joint(self, use_cache: bool = False) -> jt.Var:
         """Sum of every node's ``log_prob()`` (broadcast together).
 
         ``use_cache=True`` returns the sum computed earlier in this call, if
@@ -262,14 +269,15 @@ class BayesianNet(jt.Module):
 
     # -- the interface to inference algorithms (docs/design.md) ------------------
     @property
-    def context(self):
+    def context(self) -> InferenceContext:
         """The :class:`InferenceContext` the net runs under (the default: no
         particles, per-call observed check)."""
         return self._context
 
     @contextlib.contextmanager
-    def inference(self, n_particles=None, carried=(), per_point=False,
-                  check_observed=True):
+    def inference(self, n_particles: int | None = None, carried: Iterable[str] = (),
+                  per_point: bool = False, check_observed: bool = True
+                  ) -> Iterator[BayesianNet]:
         """Run the net under an :class:`InferenceContext` inside the block."""
         n_particles = check_int(n_particles, "n_particles", 1, allow_none=True)
         saved = self._context
@@ -279,7 +287,7 @@ class BayesianNet(jt.Module):
         finally:
             self._context = saved
 
-    def unused_observed(self):
+    def unused_observed(self) -> set[str]:
         """Observed names of the latest call that no node took and that the
         net's code did not read."""
         return set(dict.keys(self._observed)) - set(self._nodes) - self._observed.read
@@ -352,7 +360,7 @@ def _constructor_keywords(cls):
     return names | set(cls.param_names) | set(_UPSTREAM_OPTIONS)
 
 
-def describe_unused(unused, nets):
+def describe_unused(unused: Iterable[str], nets: Sequence[BayesianNet]) -> str:
     """The error message for observed names that no net used."""
     nodes = sorted({n for net in nets for n in net.nodes})
     parts = []
@@ -366,7 +374,8 @@ def describe_unused(unused, nets):
 
 
 @contextlib.contextmanager
-def particles(net, k, particle_names=(), per_point=False):
+def particles(net: BayesianNet, k: int | None, particle_names: Iterable[str] = (),
+              per_point: bool = False) -> Iterator[BayesianNet]:
     """``net.inference(k, particle_names, per_point)``: run ``net`` with ``k``
     particles (kept for code written against earlier versions)."""
     with net.inference(k, carried=particle_names, per_point=per_point) as n:

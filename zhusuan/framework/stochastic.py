@@ -1,12 +1,20 @@
 """StochasticTensor: one node of a BayesianNet."""
 
+from __future__ import annotations
+
 import numbers
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import jittor as jt
 
 from .. import debug as _debug
 from .. import kernels
-from ..distributions.base import _check_n_samples
+from ..distributions.base import Distribution, _check_n_samples
+from ..numerics import VarLike
+
+if TYPE_CHECKING:  # (bn imports this module)
+    from .bn import BayesianNet
 
 __all__ = ["StochasticTensor", "NODE_OPTIONS"]
 
@@ -98,8 +106,11 @@ class StochasticTensor:
     the distribution's own arguments here (they are accepted and ignored).
     """
 
-    def __init__(self, bn, name, dist, observation=None, n_samples=None,
-                 reduce_mean_dims=None, reduce_sum_dims=None, multiplier=None, **kwargs):
+    def __init__(self, bn: BayesianNet, name: str, dist: Distribution,
+                 observation: VarLike | None = None, n_samples: int | None = None,
+                 reduce_mean_dims: Sequence[int] | None = None,
+                 reduce_sum_dims: Sequence[int] | None = None,
+                 multiplier: float | None = None, **kwargs: Any) -> None:
         ignorable = set(getattr(dist, "param_names", ())) | set(NODE_OPTIONS) | {
             "dtype", "validate_args", "param_dtype", "is_continues", "use_path_derivative"}
         unknown = sorted(set(kwargs) - ignorable)
@@ -124,7 +135,7 @@ class StochasticTensor:
             raise TypeError(f"node '{name}': multiplier must be a Python number, got "
                             f"{type(multiplier).__name__}")
         self.multiplier = multiplier
-        self._log_prob = {}
+        self._log_prob: dict[tuple, jt.Var] = {}
         # The inference context is the net's at creation time: log-densities
         # may be asked for after the algorithm's context has been left.
         ctx = bn.context
@@ -174,37 +185,37 @@ class StochasticTensor:
 
     # -- the public API (upstream ZhuSuan-Jittor's, plus zhusuan's) ----------------
     @property
-    def bn(self):
+    def bn(self) -> BayesianNet:
         """The :class:`BayesianNet` this node belongs to."""
         return self._bn
 
     @property
-    def net(self):
+    def net(self) -> BayesianNet:
         """Alias of :attr:`bn`."""
         return self._bn
 
     @property
-    def name(self):
+    def name(self) -> str:
         return self._name
 
     @property
-    def dist(self):
+    def dist(self) -> Distribution:
         """The node's :class:`~zhusuan.distributions.Distribution`."""
         return self._dist
 
     @property
-    def dtype(self):
+    def dtype(self) -> str:
         """The dtype of the node's value (that of its distribution)."""
         return self._dist.dtype
 
     @property
-    def is_observed(self):
+    def is_observed(self) -> _Flag:
         """Whether the node was given a value; usable as a bool or, as upstream
         wrote it, called: ``node.is_observed()``."""
         return _Flag(self._observed)
 
     @property
-    def tensor(self):
+    def tensor(self) -> jt.Var:
         """The node's value: the observation, or its cached sample (a node
         created with ``n_samples=-1`` draws it on first access)."""
         if self._tensor is None:
@@ -212,10 +223,10 @@ class StochasticTensor:
         return self._tensor
 
     @property
-    def shape(self):
+    def shape(self) -> list[int]:
         return list(self.tensor.shape)
 
-    def log_prob(self, sample=None):
+    def log_prob(self, sample: VarLike | None = None) -> jt.Var:
         """The node's log-density with its reductions and multiplier applied.
 
         With ``sample`` (upstream's argument), the log-density of that value
@@ -237,13 +248,13 @@ class StochasticTensor:
 
     # -- the interface to inference algorithms (docs/design.md) --------------------
     @property
-    def particle_axis(self):
+    def particle_axis(self) -> bool:
         """Whether the node's value carries the leading particle axis of the
         inference algorithm that ran the net (not a user's ``n_samples`` axis)."""
         return bool(self._particle_axis)
 
     @property
-    def batch_reduction(self):
+    def batch_reduction(self) -> str | None:
         """``'mean'`` or ``'sum'`` if the node reduces the data batch axis
         (axis 0 of its log-density after ``group_ndims``), else None."""
         if 0 in self.reduce_mean_dims:
@@ -252,7 +263,8 @@ class StochasticTensor:
             return "sum"
         return None
 
-    def reduced_log_prob(self, per_point=False, stop_params=False, detach_value=False):
+    def reduced_log_prob(self, per_point: bool = False, stop_params: bool = False,
+                         detach_value: bool = False) -> jt.Var:
         """The node's reduced log-density, for an inference algorithm; cached
         per mode.
 
@@ -275,7 +287,7 @@ class StochasticTensor:
                 _debug.check_node(self, "log-density", self._log_prob[key])
         return self._log_prob[key]
 
-    def reduce_elementwise(self, elem, per_point=False):
+    def reduce_elementwise(self, elem: jt.Var, per_point: bool = False) -> jt.Var:
         """Apply this node's reductions to an elementwise term of its shape
         (e.g. an analytic KL), broadcasting it to the node's value first."""
         full = list(self._dist._full_shape(self.tensor))

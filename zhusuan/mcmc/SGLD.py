@@ -5,6 +5,8 @@
 ``zhusuan.mcmc.SGLD`` is the class, not this module.
 """
 
+from __future__ import annotations
+
 from .sg_langevin import SGLD
 
 __all__ = ["SGLD"]

@@ -5,6 +5,8 @@ in :mod:`zhusuan.mcmc.sg_base`. As upstream, the package attribute
 ``zhusuan.mcmc.SGMCMC`` is the class, not this module.
 """
 
+from __future__ import annotations
+
 from .sg_base import SGMCMC
 
 __all__ = ["SGMCMC"]

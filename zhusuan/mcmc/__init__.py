@@ -20,6 +20,8 @@ from the capitalised ones by more than case, so that the package also
 installs on case-insensitive file systems.
 """
 
+from __future__ import annotations
+
 from . import SGLD as _sgld_module  # noqa: F401  (see above: must come first)
 from . import SGMCMC as _sgmcmc_module  # noqa: F401
 from .hmc import HMC, HMCInfo  # noqa: E402

@@ -17,6 +17,8 @@ over chains):
   size restarted), and a terminal fast interval (step size only).
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 __all__ = ["DualAveraging", "WelfordCovariance", "WarmupSchedule"]

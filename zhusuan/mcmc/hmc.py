@@ -23,18 +23,26 @@ steps (energies, acceptance, adaptation, the NUTS tree) runs on NumPy
 arrays of shape [n_chains], in float64.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from collections.abc import Callable, Mapping
+from typing import Any, Union
 
 import jittor as jt
 import numpy as np
 
 from ..framework.bn import BayesianNet
-from ..numerics import as_var, dtype_name
+from ..numerics import VarLike, as_var, dtype_name
 from .adaptation import DualAveraging, WarmupSchedule, WelfordCovariance
 from .sg_base import check_number
 
 __all__ = ["HMC", "HMCInfo", "leapfrog"]
+
+#: A model for the samplers: a BayesianNet, or a function of the observed and
+#: latent values (keyword arguments) returning the log joint of each chain.
+Model = Union[BayesianNet, Callable[..., jt.Var]]
 
 
 # -- the target: a model's log joint as a function of the packed state --------------
@@ -216,7 +224,8 @@ def _velocity_var(p, inv_mass):
     return inv_mass * p
 
 
-def leapfrog(target, z, p, grad, step_size, inv_mass):
+def leapfrog(target: Any, z: jt.Var, p: jt.Var, grad: jt.Var, step_size: jt.Var,
+             inv_mass: jt.Var) -> tuple[jt.Var, ...]:
     r"""One leapfrog (velocity Verlet) step of every chain, as one Jittor graph.
 
     .. math::
@@ -280,10 +289,10 @@ class HMCInfo:
         whether this iteration adapted the step size or the mass matrix.
     """
 
-    def __init__(self, **fields):
+    def __init__(self, **fields: Any) -> None:
         self.__dict__.update(fields)
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
     def __repr__(self):
@@ -314,9 +323,19 @@ class _Hamiltonian:
     ``sample``/``run`` protocol and checkpoints. Subclasses implement
     :meth:`_trajectory`."""
 
-    def __init__(self, step_size=1.0, adapt_step_size=None, target_acceptance_rate=0.8,
-                 gamma=0.05, t0=10.0, kappa=0.75, adapt_mass=None, dense_mass=False,
-                 n_warmup=None, max_delta_energy=1000.0, find_step_size=True):
+    # The chains: a _Target (or an _Unbound one, restored from a checkpoint)
+    # or None before the first call; the position; each chain's step size and
+    # inverse mass matrix.
+    _target: Any
+    _z: Any
+    _step: np.ndarray
+    _inv_mass: np.ndarray
+
+    def __init__(self, step_size: float = 1.0, adapt_step_size: bool | None = None,
+                 target_acceptance_rate: float = 0.8, gamma: float = 0.05, t0: float = 10.0,
+                 kappa: float = 0.75, adapt_mass: bool | None = None, dense_mass: bool = False,
+                 n_warmup: int | None = None, max_delta_energy: float = 1000.0,
+                 find_step_size: bool = True) -> None:
         who = type(self).__name__
         self.step_size = check_number("step_size", step_size, low=0.0, low_open=True)
         self.adapt_step_size = _flag("adapt_step_size", adapt_step_size)
@@ -343,11 +362,11 @@ class _Hamiltonian:
 
     # -- public state ------------------------------------------------------------------
     @property
-    def n_chains(self):
+    def n_chains(self) -> int | None:
         return None if self._target is None else self._target.n_chains
 
     @property
-    def latents(self):
+    def latents(self) -> dict[str, jt.Var] | None:
         """Name -> Var of the chains' current state (None before the first call)."""
         if self._z is None:
             return None
@@ -355,28 +374,28 @@ class _Hamiltonian:
                 for k, v in self._unpack(self._z).items()}
 
     @property
-    def current_step_size(self):
+    def current_step_size(self) -> np.ndarray | None:
         """The step size of each chain, [n_chains] (None before the first call)."""
         return None if not hasattr(self, "_step") else self._step.copy()
 
     @property
-    def inverse_mass(self):
+    def inverse_mass(self) -> np.ndarray | None:
         """Each chain's inverse mass matrix (the adapted posterior covariance),
         [n_chains, dim] (diagonal) or [n_chains, dim, dim], in the packed order
         of the latents (``latent_names``, each flattened)."""
         return None if not hasattr(self, "_inv_mass") else self._inv_mass.copy()
 
     @property
-    def latent_names(self):
+    def latent_names(self) -> list[str] | None:
         return None if self._target is None else list(self._target.names)
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget the chains (the next :meth:`sample` or :meth:`run` starts
         afresh: new step sizes, mass matrices and warm-up)."""
         self._target = None
         self._z = None
 
-    def set_step_size(self, step_size):
+    def set_step_size(self, step_size: float | np.ndarray) -> None:
         """Set the step size of every chain (a number or an array [n_chains]);
         for a caller that tunes it itself (e.g. :class:`zhusuan.evaluation.AIS`)."""
         if self._target is None:
@@ -388,7 +407,8 @@ class _Hamiltonian:
         self._step = step
 
     # -- the protocol ---------------------------------------------------------------
-    def sample(self, bn, observed, latent):
+    def sample(self, bn: Model, observed: Mapping[str, Any], latent: Mapping[str, VarLike]
+               ) -> tuple[dict[str, jt.Var], HMCInfo]:
         """One iteration of every chain: ``(samples, info)``.
 
         Parameters
@@ -430,8 +450,10 @@ class _Hamiltonian:
             self._set_position(bn, observed, latent)
         return self._iterate()
 
-    def run(self, bn, observed, latent=None, n_samples=1000, n_warmup=1000, thin=1,
-            progress=True):
+    def run(self, bn: Model, observed: Mapping[str, Any],
+            latent: Mapping[str, VarLike] | None = None, n_samples: int = 1000,
+            n_warmup: int = 1000, thin: int = 1, progress: bool = True
+            ) -> dict[str, np.ndarray]:
         """Warm up, then sample; returns name -> array [n_kept, *chain shape, ...].
 
         Parameters
@@ -485,7 +507,7 @@ class _Hamiltonian:
             self._set_position(bn, observed, None)
         self._start_warmup(n_warmup)
         bar = _progress_bar(progress, n_warmup + n_samples * thin, type(self).__name__)
-        kept = {k: [] for k in self._target.names}
+        kept: dict[str, list[np.ndarray]] = {k: [] for k in self._target.names}
         stats = {"warmup": _StatsLog(), "sampling": _StatsLog()}
         try:
             for i in range(n_warmup + n_samples * thin):
@@ -512,7 +534,7 @@ class _Hamiltonian:
                 for k, v in kept.items()}
 
     # -- checkpoints ----------------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """The sampler's state as name -> NumPy array (and the generator's state):
         the chains' position, step sizes, mass matrices and warm-up progress.
         :meth:`load_state_dict` restores it; the next :meth:`sample` or
@@ -538,7 +560,7 @@ class _Hamiltonian:
         state.update({f"welford:{k}": v for k, v in self._welford.state().items()})
         return state
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: Mapping[str, Any]) -> _Hamiltonian:
         names = [str(n) for n in state["names"]]
         shapes = {k: list(map(int, s)) for k, s in zip(names, state["latent_shapes"],
                                                        strict=True)}
@@ -912,10 +934,12 @@ class HMC(_Hamiltonian):
             w, info = hmc.sample(Model(), {'y': y}, w)
     """
 
-    def __init__(self, step_size=1.0, n_leapfrogs=10, adapt_step_size=None,
-                 target_acceptance_rate=0.8, gamma=0.05, t0=10.0, kappa=0.75,
-                 adapt_mass=None, dense_mass=False, n_warmup=None,
-                 max_delta_energy=1000.0, find_step_size=True):
+    def __init__(self, step_size: float = 1.0, n_leapfrogs: int = 10,
+                 adapt_step_size: bool | None = None, target_acceptance_rate: float = 0.8,
+                 gamma: float = 0.05, t0: float = 10.0, kappa: float = 0.75,
+                 adapt_mass: bool | None = None, dense_mass: bool = False,
+                 n_warmup: int | None = None, max_delta_energy: float = 1000.0,
+                 find_step_size: bool = True) -> None:
         super().__init__(step_size, adapt_step_size, target_acceptance_rate, gamma, t0,
                          kappa, adapt_mass, dense_mass, n_warmup, max_delta_energy,
                          find_step_size)

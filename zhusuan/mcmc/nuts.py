@@ -34,6 +34,8 @@ completed. Per level the slot keeps the half's first and last momentum and
 velocity and its momentum sum, so the memory is O(depth) states per chain.
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 from .hmc import HMCInfo, _check_int, _Hamiltonian
@@ -102,10 +104,15 @@ class NUTS(_Hamiltonian):
     :attr:`HMCInfo.acceptance_rate` Stan's ``accept_stat__``.
     """
 
-    def __init__(self, step_size=1.0, max_tree_depth=10, adapt_step_size=True,
-                 target_acceptance_rate=0.8, gamma=0.05, t0=10.0, kappa=0.75,
-                 adapt_mass=True, dense_mass=False, n_warmup=None,
-                 max_delta_energy=1000.0, find_step_size=True):
+    #: What an iteration reports (for the docs).
+    Info = HMCInfo
+
+    def __init__(self, step_size: float = 1.0, max_tree_depth: int = 10,
+                 adapt_step_size: bool = True, target_acceptance_rate: float = 0.8,
+                 gamma: float = 0.05, t0: float = 10.0, kappa: float = 0.75,
+                 adapt_mass: bool = True, dense_mass: bool = False,
+                 n_warmup: int | None = None, max_delta_energy: float = 1000.0,
+                 find_step_size: bool = True) -> None:
         super().__init__(step_size, adapt_step_size, target_acceptance_rate, gamma, t0,
                          kappa, adapt_mass, dense_mass, n_warmup, max_delta_energy,
                          find_step_size)
@@ -238,6 +245,3 @@ class NUTS(_Hamiltonian):
                 "sample": sample, "sum_accept": sum_accept, "n_steps": n_steps,
                 "tree": tree, "last": last}
 
-
-# For the docs: what an iteration reports.
-NUTS.Info = HMCInfo

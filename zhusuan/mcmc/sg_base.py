@@ -5,15 +5,24 @@ PSGLD) and :mod:`zhusuan.mcmc.sg_hamiltonian` (SGHMC, SGNHT). Upstream
 ZhuSuan-Jittor's module path ``zhusuan.mcmc.SGMCMC`` re-exports this class.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from collections.abc import Callable, Mapping
+from typing import Any, Union
 
 import jittor as jt
 import numpy as np
 
+from ..framework.bn import BayesianNet
 from ..numerics import as_var, const, dtype_name
 
 __all__ = ["SGMCMC"]
+
+#: A learning rate: a number, or a function of the step count ``t`` (None:
+#: the subclass's default, where it has one).
+LearningRate = Union[float, Callable[[int], float], None]
 
 
 def _randn(shape, dtype):
@@ -32,7 +41,8 @@ def _is_number(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def check_number(name, value, low=None, high=None, low_open=False, high_open=False):
+def check_number(name: str, value: Any, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False) -> float:
     """``float(value)`` after checking that it is a finite real number in the
     interval given by ``low``/``high`` (open ends where asked); the error names
     the argument."""
@@ -48,7 +58,7 @@ def check_number(name, value, low=None, high=None, low_open=False, high_open=Fal
     return value
 
 
-def check_resample_period(name, value):
+def check_resample_period(name: str, value: Any) -> int | None:
     """``None`` or 0 (never) or a positive int -> an int (0 meaning never)."""
     if value is None:
         return 0
@@ -57,7 +67,7 @@ def check_resample_period(name, value):
     return int(value)
 
 
-def check_bool(name, value):
+def check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return bool(value)
@@ -157,8 +167,9 @@ class SGMCMC(jt.Module):
     net once.
     """
 
-    def __init__(self, learning_rate=None):
+    def __init__(self, learning_rate: LearningRate = None) -> None:
         super().__init__()
+        self.learning_rate: LearningRate
         if learning_rate is None or callable(learning_rate):
             self.learning_rate = learning_rate
         else:
@@ -166,15 +177,18 @@ class SGMCMC(jt.Module):
                                               low_open=True)
         self.t = 0
         # Underscored: Jittor's Module does not take them for parameters.
-        self._latent = None  # name -> detached Var
-        self._aux = {}  # name -> {aux name -> detached Var}
+        # name -> detached Var (None before the first call)
+        self._latent: Any = None
+        self._aux: dict[str, dict[str, jt.Var]] = {}  # name -> {aux name -> detached Var}
 
     # -- upstream's interface ------------------------------------------------------
-    def execute(self, bn, observed, resample=False, step=1):
+    def execute(self, bn: BayesianNet, observed: Mapping[str, Any], resample: bool = False,
+                step: int = 1) -> dict[str, jt.Var]:
         """Same as :meth:`sample` (a Module's call runs ``execute``)."""
         return self.sample(bn, observed, resample=resample, step=step)
 
-    def sample(self, bn, observed, resample=False, step=1):
+    def sample(self, bn: BayesianNet, observed: Mapping[str, Any], resample: bool = False,
+               step: int = 1) -> dict[str, jt.Var]:
         """Initialise the chains or advance them; returns ``{name: sample}``.
 
         Parameters
@@ -209,7 +223,7 @@ class SGMCMC(jt.Module):
             self._update(bn, observed)
         return dict(self._latent)
 
-    def initialize(self):
+    def initialize(self) -> None:
         """Reset the step counter ``t`` to 0 (upstream's method): the learning
         rate schedule and the momentum-resampling period restart; the
         samples and auxiliary variables are kept."""
@@ -217,11 +231,12 @@ class SGMCMC(jt.Module):
 
     # -- conveniences ----------------------------------------------------------------
     @property
-    def latents(self):
+    def latents(self) -> dict[str, jt.Var] | None:
         """Name -> Var of the current samples (``None`` before initialisation)."""
         return None if self._latent is None else dict(self._latent)
 
-    def run(self, bn, observed, n_steps, burn_in=0, thin=1, progress=True):
+    def run(self, bn: BayesianNet, observed: Mapping[str, Any], n_steps: int,
+            burn_in: int = 0, thin: int = 1, progress: bool = True) -> dict[str, np.ndarray]:
         """Perform ``n_steps`` updates and collect samples as numpy arrays.
 
         If the chains were never initialised, they are first initialised
@@ -268,7 +283,7 @@ class SGMCMC(jt.Module):
                 tqdm = None
             if tqdm is not None:
                 bar = steps = tqdm(steps, desc=type(self).__name__, unit="step")
-        kept = {name: [] for name in self._latent}
+        kept: dict[str, list[np.ndarray]] = {name: [] for name in self._latent}
         try:
             for i in steps:
                 self._update(bn, self._check_observed(get_observed(self.t)))
@@ -282,7 +297,7 @@ class SGMCMC(jt.Module):
                        np.zeros((0,) + tuple(self._latent[name].shape)))
                 for name, vs in kept.items()}
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """The chain state as name -> Var: ``'latent:<name>'`` for the samples,
         ``'aux:<key>:<name>'`` for the auxiliary variables and ``'t'`` (int32)
         for the step counter. With :meth:`load_state_dict` this checkpoints a
@@ -297,9 +312,11 @@ class SGMCMC(jt.Module):
         out["t"] = jt.array(np.array([self.t], dtype=np.int32))
         return out
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: Mapping[str, Any]) -> SGMCMC:
         """Restore what :meth:`state_dict` returned (Vars or numpy arrays)."""
-        latent, aux, t = {}, {}, None
+        latent: dict[str, jt.Var] = {}
+        aux: dict[str, dict[str, jt.Var]] = {}
+        t = None
         for key, value in state.items():
             if key == "t":
                 value = value.numpy() if isinstance(value, jt.Var) else value
@@ -333,7 +350,7 @@ class SGMCMC(jt.Module):
     # -- for subclasses ---------------------------------------------------------------
     #: Names of the auxiliary variables kept per latent (checked by
     #: load_state_dict; None: not checked).
-    _aux_keys = None
+    _aux_keys: tuple[str, ...] | None = None
 
     def _init_aux(self, name, q, lr):
         """Auxiliary variables of latent ``name`` with value ``q`` at

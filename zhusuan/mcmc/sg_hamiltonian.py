@@ -8,12 +8,21 @@ and ``learning_rate`` does not scale like SGLD's. Both offer the symmetric
 splitting ("second-order") integrator of Chen, Ding and Carin (2015).
 """
 
+from __future__ import annotations
+
 import math
 
 import jittor as jt
 
 from ..numerics import const, dtype_name
-from .sg_base import SGMCMC, _randn, check_bool, check_number, check_resample_period
+from .sg_base import (
+    SGMCMC,
+    LearningRate,
+    _randn,
+    check_bool,
+    check_number,
+    check_resample_period,
+)
 
 __all__ = ["SGHMC", "SGNHT"]
 
@@ -28,7 +37,8 @@ class _Momentum(SGMCMC):
     """What SGHMC and SGNHT share: the learning rate check, the momentum and
     its periodic resampling."""
 
-    def __init__(self, learning_rate, n_iter_resample_v, second_order):
+    def __init__(self, learning_rate: LearningRate, n_iter_resample_v: int | None,
+                 second_order: bool) -> None:
         if learning_rate is None:
             raise ValueError("learning_rate must be a positive number or a schedule "
                              "(a callable), got None")
@@ -107,8 +117,9 @@ class SGHMC(_Momentum):
 
     _aux_keys = ("v",)
 
-    def __init__(self, learning_rate, friction=0.25, variance_estimate=0.0,
-                 n_iter_resample_v=20, second_order=True):
+    def __init__(self, learning_rate: LearningRate, friction: float = 0.25,
+                 variance_estimate: float = 0.0, n_iter_resample_v: int | None = 20,
+                 second_order: bool = True) -> None:
         super().__init__(learning_rate, n_iter_resample_v, second_order)
         self.friction = check_number("friction", friction, low=0.0, high=1.0,
                                      low_open=True)
@@ -209,8 +220,9 @@ class SGNHT(_Momentum):
 
     _aux_keys = ("v", "alpha")
 
-    def __init__(self, learning_rate, variance_extra=0.0, tune_rate=1.0,
-                 n_iter_resample_v=None, second_order=True, use_vector_alpha=True):
+    def __init__(self, learning_rate: LearningRate, variance_extra: float = 0.0,
+                 tune_rate: float = 1.0, n_iter_resample_v: int | None = None,
+                 second_order: bool = True, use_vector_alpha: bool = True) -> None:
         super().__init__(learning_rate, n_iter_resample_v, second_order)
         self.variance_extra = check_number("variance_extra", variance_extra, low=0.0)
         self.tune_rate = check_number("tune_rate", tune_rate, low=0.0, low_open=True)

@@ -4,12 +4,14 @@ Upstream ZhuSuan-Jittor's module path ``zhusuan.mcmc.SGLD`` re-exports
 :class:`SGLD`.
 """
 
+from __future__ import annotations
+
 import math
 
 import jittor as jt
 
 from ..numerics import const, dtype_name
-from .sg_base import SGMCMC, _randn, check_number
+from .sg_base import SGMCMC, LearningRate, _randn, check_number
 
 __all__ = ["SGLD", "PSGLD"]
 
@@ -52,9 +54,9 @@ class SGLD(SGMCMC):
                 w = sampler.sample(net, {'x': x, 'y': y})
     """
 
-    _aux_keys = ()
+    _aux_keys: tuple[str, ...] = ()
 
-    def __init__(self, learning_rate):
+    def __init__(self, learning_rate: LearningRate) -> None:
         if learning_rate is None:
             raise ValueError("learning_rate must be a positive number or a schedule "
                              "(a callable), got None")
@@ -108,7 +110,8 @@ class PSGLD(SGLD):
 
     _aux_keys = ("v",)
 
-    def __init__(self, learning_rate, decay=0.9, epsilon=1e-3):
+    def __init__(self, learning_rate: LearningRate, decay: float = 0.9,
+                 epsilon: float = 1e-3) -> None:
         super().__init__(learning_rate)
         self.decay = check_number("decay", decay, low=0.0, high=1.0, high_open=True)
         self.epsilon = check_number("epsilon", epsilon, low=0.0, low_open=True)

@@ -1,5 +1,7 @@
 """Variational objectives and their gradient estimators."""
 
+from __future__ import annotations
+
 from .base import VariationalObjective
 from .exclusive_kl import ELBO, EvidenceLowerBoundObjective
 from .importance_weighted import ImportanceWeightedObjective, iw_objective

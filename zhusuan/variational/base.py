@@ -1,10 +1,16 @@
 """What every variational objective shares: running q then p on q's samples."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
 import jittor as jt
 import numpy as np
 
 from .._checks import check_int
-from ..framework.bn import describe_unused
+from ..framework.bn import BayesianNet, describe_unused
+from ..framework.stochastic import StochasticTensor
 from ..numerics import const
 
 __all__ = ["VariationalObjective", "NetRun", "run_nets"]
@@ -22,21 +28,22 @@ class NetRun:
     between nets and inference algorithms").
     """
 
-    def __init__(self, p, q, latent, per_point, has_particles):
+    def __init__(self, p: BayesianNet, q: BayesianNet, latent: Sequence[str],
+                 per_point: bool, has_particles: bool) -> None:
         self.p, self.q, self.latent = p, q, latent
         self.per_point, self.has_particles = per_point, has_particles
 
-    def as_per_point(self, per_point=True):
+    def as_per_point(self, per_point: bool = True) -> NetRun:
         """The same nets and samples, read in the other reduction mode."""
         return NetRun(self.p, self.q, self.latent, per_point, self.has_particles)
 
-    def q_nodes(self, reparameterized=None):
+    def q_nodes(self, reparameterized: bool | None = None) -> list[StochasticTensor]:
         nodes = [self.q.nodes[n] for n in self.latent]
         if reparameterized is None:
             return nodes
         return [s for s in nodes if s.dist.is_reparameterized == reparameterized]
 
-    def reduce_batch(self, x):
+    def reduce_batch(self, x: jt.Var) -> jt.Var:
         """Reduce a per-data-point quantity over the batch as the nodes do.
 
         In per-point mode the nodes leave their reductions over the data batch
@@ -45,7 +52,7 @@ class NetRun:
         ``reduce_mean_dims=[0]``, or no batch reduction at all). Nodes that
         disagree (one averages, another sums) are an error.
         """
-        kinds = {}
+        kinds: dict[str, list[str]] = {}
         for net in (self.p, self.q):
             for name, node in net.nodes.items():
                 kind = node.batch_reduction
@@ -59,12 +66,14 @@ class NetRun:
             return x.sum().reshape([1])
         return mean_all(x)
 
-    def log_p(self, exclude=(), detach_value=False):
+    def log_p(self, exclude: Iterable[str] = (), detach_value: bool = False
+              ) -> jt.Var | None:
         """Sum of the generator's nodes (except ``exclude``), or None."""
         return _sum(s.reduced_log_prob(self.per_point, detach_value=detach_value)
                     for name, s in self.p.nodes.items() if name not in exclude)
 
-    def log_q(self, nodes=None, stop_params=False, detach_value=False):
+    def log_q(self, nodes: Iterable[StochasticTensor] | None = None, stop_params: bool = False,
+              detach_value: bool = False) -> jt.Var | None:
         """Sum of q's latent nodes (or of ``nodes``), or None."""
         nodes = self.q_nodes() if nodes is None else nodes
         return _sum(s.reduced_log_prob(self.per_point, stop_params=stop_params,
@@ -78,7 +87,8 @@ def _sum(terms):
     return total
 
 
-def run_nets(generator, variational, observed, n_samples=None, per_point=False):
+def run_nets(generator: BayesianNet, variational: BayesianNet, observed: Mapping[str, Any],
+             n_samples: int | None = None, per_point: bool = False) -> NetRun:
     """Run the variational net, then the generator with q's latent samples
     observed (docs/design.md, "Particles").
 
@@ -117,7 +127,7 @@ def run_nets(generator, variational, observed, n_samples=None, per_point=False):
     return NetRun(p, q, latent, per_point, bool(carried))
 
 
-def check_nonempty(observed):
+def check_nonempty(observed: Mapping[str, Any]) -> None:
     """ValueError naming the first observed value that has no entries (an
     empty data batch): every objective and evaluator would otherwise average
     over nothing (a division by zero, or Jittor's shape error)."""
@@ -136,7 +146,8 @@ class VariationalObjective(jt.Module):
     number per data point) and estimator methods returning surrogate costs.
     """
 
-    def __init__(self, generator, variational, n_samples=None):
+    def __init__(self, generator: BayesianNet, variational: BayesianNet,
+                 n_samples: int | None = None) -> None:
         super().__init__()
         n_samples = check_int(n_samples, "n_samples", 1, type(self).__name__,
                               allow_none=True)
@@ -149,7 +160,7 @@ class VariationalObjective(jt.Module):
                         per_point)
 
 
-def mean_all(x):
+def mean_all(x: jt.Var) -> jt.Var:
     """Mean over every axis, as a [1] Var."""
     n = x.numel()
     if n <= 1:
@@ -159,6 +170,6 @@ def mean_all(x):
     return (x.sum() * const(1.0 / n, str(x.dtype))).reshape([1])
 
 
-def mean_over_particles(x, has_particles):
+def mean_over_particles(x: jt.Var, has_particles: bool) -> jt.Var:
     """Average the leading particle axis away, if there is one."""
     return jt.mean(x, dim=0) if has_particles else x

@@ -1,7 +1,14 @@
 """The evidence lower bound (exclusive KL) and its gradient estimators."""
 
-import math
+from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import jittor as jt
+
+from ..framework.bn import BayesianNet
 from ..numerics import const
 from .base import VariationalObjective, mean_all, mean_over_particles, run_nets
 from .kl import analytic_kl_elementwise
@@ -9,7 +16,9 @@ from .kl import analytic_kl_elementwise
 __all__ = ["EvidenceLowerBoundObjective", "ELBO", "run_pair"]
 
 
-def run_pair(generator, variational, observed, n_samples=None, per_point=False):
+def run_pair(generator: BayesianNet, variational: BayesianNet, observed: Mapping[str, Any],
+             n_samples: int | None = None, per_point: bool = False
+             ) -> tuple[jt.Var | None, jt.Var | None, BayesianNet]:
     """``(log_p, log_q, q)`` after one joint call (see :func:`run_nets`)."""
     run = run_nets(generator, variational, observed, n_samples, per_point)
     return run.log_p(), run.log_q(), run.q
@@ -59,9 +68,11 @@ class EvidenceLowerBoundObjective(VariationalObjective):
         deviation (as ZhuSuan does).
     """
 
-    def __init__(self, generator, variational, estimator="auto", n_samples=None,
-                 use_path_derivative=False, analytic_kl=False, variance_reduction=True,
-                 decay=0.8, variance_normalization=False):
+    def __init__(self, generator: BayesianNet, variational: BayesianNet,
+                 estimator: str = "auto", n_samples: int | None = None,
+                 use_path_derivative: bool = False, analytic_kl: bool = False,
+                 variance_reduction: bool = True, decay: float = 0.8,
+                 variance_normalization: bool = False) -> None:
         super().__init__(generator, variational, n_samples)
         if estimator not in ("auto", "sgvb", "reinforce"):
             raise ValueError(f"estimator must be 'auto', 'sgvb' or 'reinforce', got "
@@ -78,7 +89,8 @@ class EvidenceLowerBoundObjective(VariationalObjective):
         self._moving_mean = None
         self._moving_var = None
 
-    def execute(self, observed, reduce_mean=True, baseline=None):
+    def execute(self, observed: Mapping[str, Any], reduce_mean: bool = True,
+                baseline: jt.Var | None = None) -> jt.Var:
         """The surrogate cost of ``estimator`` for ``observed``.
 
         ``reduce_mean=False`` (upstream ZhuSuan-Jittor's argument) returns it
@@ -133,14 +145,14 @@ class EvidenceLowerBoundObjective(VariationalObjective):
             raise ValueError("analytic_kl=True, but no latent has Normal q and p")
         return names
 
-    def bound(self, observed):
+    def bound(self, observed: Mapping[str, Any]) -> jt.Var:
         """The ELBO itself, one value per data point (batch axis kept)."""
         run = self._run(observed, per_point=True)
         elbo = run.log_p() - run.log_q()
         return mean_over_particles(elbo, run.has_particles)
 
     # -- estimators -------------------------------------------------------------------
-    def sgvb(self, observed, reduce_mean=True):
+    def sgvb(self, observed: Mapping[str, Any], reduce_mean: bool = True) -> jt.Var:
         """SGVB surrogate cost (the negative ELBO); latents must be
         reparameterised."""
         return self._sgvb_cost(self._run(observed, per_point=False), reduce_mean)
@@ -154,7 +166,8 @@ class EvidenceLowerBoundObjective(VariationalObjective):
         elbo = mean_over_particles(self._elbo_terms(run), run.has_particles)
         return -mean_all(elbo) if reduce_mean else -elbo
 
-    def reinforce(self, observed, baseline=None, reduce_mean=True):
+    def reinforce(self, observed: Mapping[str, Any], baseline: jt.Var | None = None,
+                  reduce_mean: bool = True) -> jt.Var:
         r"""REINFORCE (score-function) surrogate cost.
 
         .. math::

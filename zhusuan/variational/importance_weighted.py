@@ -1,19 +1,26 @@
 """Importance-weighted bounds: IWAE (SGVB) and VIMCO."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
 import jittor as jt
 
+from ..framework.bn import BayesianNet
 from ..numerics import const, log_mean_exp
-from .base import VariationalObjective
+from .base import NetRun, VariationalObjective
 
 __all__ = ["ImportanceWeightedObjective", "iw_objective", "log_weights"]
 
 
-def log_weights(run):
+def log_weights(run: NetRun) -> jt.Var:
     """``log p(x, z_i) - log q(z_i | x)``, shape [k, batch]."""
     if not run.has_particles:
         raise ValueError("an importance-weighted objective needs particles: pass "
                          "n_samples=k (k >= 1) to the objective")
-    return run.log_p() - run.log_q()
+    # Both nets have nodes here (q its latents, p the observed data).
+    return run.log_p() - run.log_q()  # type: ignore[operator]
 
 
 class ImportanceWeightedObjective(VariationalObjective):
@@ -33,8 +40,9 @@ class ImportanceWeightedObjective(VariationalObjective):
     ``estimator``.
     """
 
-    def __init__(self, generator, variational, n_samples=None, axis=0,
-                 estimator="sgvb"):
+    def __init__(self, generator: BayesianNet, variational: BayesianNet,
+                 n_samples: int | None = None, axis: int = 0,
+                 estimator: str = "sgvb") -> None:
         super().__init__(generator, variational, n_samples)
         if axis != 0:
             raise ValueError("the particle axis is always axis 0 in zhusuan "
@@ -44,15 +52,15 @@ class ImportanceWeightedObjective(VariationalObjective):
         self.axis = axis
         self.estimator = estimator
 
-    def execute(self, observed):
+    def execute(self, observed: Mapping[str, Any]) -> jt.Var:
         return self.sgvb(observed) if self.estimator == "sgvb" else self.vimco(observed)
 
-    def bound(self, observed):
+    def bound(self, observed: Mapping[str, Any]) -> jt.Var:
         """The k-sample bound, one value per data point."""
         run = self._run(observed, per_point=True)
         return log_mean_exp(log_weights(run), 0)
 
-    def sgvb(self, observed):
+    def sgvb(self, observed: Mapping[str, Any]) -> jt.Var:
         """The IWAE surrogate cost: minus the bound, averaged over the batch."""
         run = self._run(observed, per_point=True)
         for s in run.q_nodes(reparameterized=False):
@@ -60,7 +68,7 @@ class ImportanceWeightedObjective(VariationalObjective):
                              f"'{s.name}' is not; use vimco()")
         return -run.reduce_batch(log_mean_exp(log_weights(run), 0))
 
-    def vimco(self, observed):
+    def vimco(self, observed: Mapping[str, Any]) -> jt.Var:
         r"""VIMCO surrogate cost.
 
         Each particle's learning signal is the bound minus the bound with

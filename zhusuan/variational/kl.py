@@ -1,5 +1,7 @@
 """Closed-form KL divergences between distributions, elementwise."""
 
+from __future__ import annotations
+
 import jittor as jt
 
 from ..numerics import const
