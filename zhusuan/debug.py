@@ -17,7 +17,11 @@ so the guard slows training down; when it is off the nodes pay one flag
 check.
 """
 
+from __future__ import annotations
+
 import contextlib
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +37,7 @@ class NonFiniteError(FloatingPointError):
     :func:`check_numerics`)."""
 
 
-def enable_check_numerics(enabled=True):
+def enable_check_numerics(enabled: bool = True) -> bool:
     """Turn the non-finite guard on (or off, ``enabled=False``) globally.
     Returns the previous setting."""
     previous = ACTIVE[0]
@@ -41,13 +45,13 @@ def enable_check_numerics(enabled=True):
     return previous
 
 
-def numerics_checked():
+def numerics_checked() -> bool:
     """Whether the non-finite guard is on."""
     return ACTIVE[0]
 
 
 @contextlib.contextmanager
-def check_numerics(enabled=True):
+def check_numerics(enabled: bool = True) -> Iterator[None]:
     """A context manager: inside it, every node checks its value and its
     log-density for NaN and infinities (see the module's docstring); the
     previous setting is restored on exit."""
@@ -84,7 +88,7 @@ def _param_ranges(dist):
     return "; ".join(parts) if parts else "none"
 
 
-def check_node(node, what, var):
+def check_node(node: Any, what: str, var: Any) -> None:
     """Raise :class:`NonFiniteError` if ``var`` (the node's ``what``: its
     sample, observed value or log-density) has a non-finite entry."""
     a, n_nan, n_inf = _describe(var.numpy())

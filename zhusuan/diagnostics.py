@@ -33,8 +33,12 @@ NumPy only (the normal quantile function is the standard library's
 :class:`statistics.NormalDist`); plots import matplotlib when called.
 """
 
+from __future__ import annotations
+
 import math
 import statistics
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -168,7 +172,7 @@ def _check_split(x, what):
         raise ValueError(f"{what} needs at least 4 draws per chain, got {x.shape[0]}")
 
 
-def split_rhat(draws, method="rank"):
+def split_rhat(draws: np.ndarray, method: str = "rank") -> np.ndarray:
     """R-hat per element of ``draws`` [n_draws, n_chains, ...].
 
     ``method='rank'`` (default): Vehtari et al.'s rank-normalised split R-hat,
@@ -196,7 +200,8 @@ def split_rhat(draws, method="rank"):
 rhat = split_rhat
 
 
-def ess(draws, method="bulk", prob=None):
+def ess(draws: np.ndarray, method: str = "bulk",
+        prob: float | tuple[float, float] | None = None) -> np.ndarray:
     """Effective sample size per element of ``draws`` [n_draws, n_chains, ...].
 
     ``method``: ``'bulk'`` (rank-normalised split chains, the default),
@@ -213,7 +218,7 @@ def ess(draws, method="bulk", prob=None):
     elif method == "mean":
         out = _ess_rows(_split(rows))
     elif method == "tail":
-        lo, hi = (0.05, 0.95) if prob is None else prob
+        lo, hi = (0.05, 0.95) if prob is None else prob  # type: ignore[misc]  # a pair here
         out = np.minimum(_ess_quantile(rows, lo), _ess_quantile(rows, hi))
     elif method == "quantile":
         if prob is None:
@@ -230,22 +235,22 @@ def _ess_quantile(rows, prob):
     return _ess_rows(_split((rows <= q[:, None, None]).astype(np.float64)))
 
 
-def ess_bulk(draws):
+def ess_bulk(draws: np.ndarray) -> np.ndarray:
     return ess(draws, "bulk")
 
 
-def ess_tail(draws):
+def ess_tail(draws: np.ndarray) -> np.ndarray:
     return ess(draws, "tail")
 
 
-def autocorrelation(x):
+def autocorrelation(x: np.ndarray) -> np.ndarray:
     """Autocorrelation of a 1-D series at lags 0..n-1 (biased estimator)."""
     x = np.asarray(x, np.float64)
     acov = _autocov(x[None, :])[0]
     return acov / acov[0]
 
 
-def bfmi(energy):
+def bfmi(energy: np.ndarray) -> np.ndarray:
     """Bayesian fraction of missing information per chain (Betancourt 2016):
     ``mean(diff(E)^2) / var(E)`` of the energies [n_draws, n_chains] (e.g.
     ``sampler.stats['energy']``); below about 0.3 the momentum resampling
@@ -269,22 +274,22 @@ class Summary:
     COLUMNS = ("mean", "sd", "mcse_mean", "q5", "q50", "q95", "ess_bulk", "ess_tail",
                "r_hat")
 
-    def __init__(self, rows):
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
         self.rows = rows
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, dict[str, float]]:
         return {r["name"]: {k: float(r[k]) for k in self.COLUMNS} for r in self.rows}
 
-    def __getitem__(self, name):
+    def __getitem__(self, name: str) -> dict[str, Any]:
         for r in self.rows:
             if r["name"] == name:
                 return r
         raise KeyError(name)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.rows)
 
-    def __str__(self):
+    def __str__(self) -> str:
         width = max([len("name")] + [len(r["name"]) for r in self.rows])
         head = f"{'name':<{width}} " + " ".join(f"{c:>9}" for c in self.COLUMNS)
         lines = [head, "-" * len(head)]
@@ -304,7 +309,8 @@ class Summary:
     __repr__ = __str__
 
 
-def summary(samples, names=None):
+def summary(samples: dict[str, np.ndarray] | np.ndarray,
+            names: Sequence[str] | None = None) -> Summary:
     """Summarise draws: a :class:`Summary` with mean, sd, MCSE of the mean,
     5/50/95% quantiles, bulk and tail ESS and rank R-hat of every element.
 
@@ -341,7 +347,9 @@ def summary(samples, names=None):
     return Summary(rows)
 
 
-def plot_trace(samples, path, names=None, max_elements=6, title=None):
+def plot_trace(samples: dict[str, np.ndarray] | np.ndarray, path: str,
+               names: Sequence[str] | None = None, max_elements: int = 6,
+               title: str | None = None) -> str:
     """Trace (left) and per-chain density (right) of each latent's first
     ``max_elements`` elements, saved to ``path`` (PNG). Needs matplotlib (an
     extra of the examples and tests), imported here."""

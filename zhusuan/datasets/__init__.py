@@ -5,6 +5,8 @@ imported lazily for the download progress bar), so it can be used, and tested,
 without Jittor.
 """
 
+from __future__ import annotations
+
 from .idx import IDX_DTYPES, read_idx
 from .mnist import (
     DATA_ENV_VAR,

@@ -17,6 +17,8 @@ Only numpy and the standard library are used so that the datasets package can
 be imported without Jittor.
 """
 
+from __future__ import annotations
+
 import errno
 import gzip
 import os
@@ -29,7 +31,7 @@ __all__ = ["read_idx", "IDX_DTYPES"]
 
 #: Element type codes of the IDX format and the big-endian numpy dtype that
 #: stores each on disk.
-IDX_DTYPES = {
+IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -60,7 +62,7 @@ def _read_bytes(path):
             ) from exc
 
 
-def read_idx(path):
+def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (raw or gzipped) into a numpy array.
 
     Parameters

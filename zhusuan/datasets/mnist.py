@@ -19,10 +19,14 @@ package does not depend on Jittor; ``tqdm`` is imported lazily when
 downloading.
 """
 
+from __future__ import annotations
+
 import os
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Sequence
+from typing import Union
 
 import numpy as np
 
@@ -41,6 +45,11 @@ __all__ = [
     "binarize_fixed",
     "iterate_minibatches",
 ]
+
+#: A directory name: a string or an ``os.PathLike``.
+PathLike = Union[str, os.PathLike]
+#: One split of a data set: images ``[N, 784]`` and integer labels ``[N]``.
+Split = tuple[np.ndarray, np.ndarray]
 
 #: The four file names of both datasets, without the optional ``.gz``.
 MNIST_FILES = (
@@ -164,7 +173,7 @@ def _find_dir(name, data_dir=None, search_dirs=None):
     return None
 
 
-def find_dataset(name, data_dir=None):
+def find_dataset(name: str, data_dir: PathLike | None = None) -> str | None:
     """Return the directory holding a dataset's four files, without downloading.
 
     Examples use this to pick a dataset automatically (MNIST when present,
@@ -358,7 +367,8 @@ def _load_dataset(
     return train, test
 
 
-def load_mnist(data_dir=None, download=True, normalize=True):
+def load_mnist(data_dir: PathLike | None = None, download: bool = True,
+               normalize: bool = True) -> tuple[Split, Split]:
     """Load MNIST, downloading it into a cache if it is not found.
 
     The four files are looked for, each raw or gzipped, in ``data_dir`` when
@@ -395,7 +405,8 @@ def load_mnist(data_dir=None, download=True, normalize=True):
     return _load_dataset("mnist", data_dir, download, normalize)
 
 
-def load_fashion_mnist(data_dir=None, download=False, normalize=True):
+def load_fashion_mnist(data_dir: PathLike | None = None, download: bool = False,
+                       normalize: bool = True) -> tuple[Split, Split]:
     """Load Fashion-MNIST (same file names and format as MNIST).
 
     The four files are looked for, each raw or gzipped, in ``data_dir`` when
@@ -434,7 +445,7 @@ def load_fashion_mnist(data_dir=None, download=False, normalize=True):
     return _load_dataset("fashion-mnist", data_dir, download, normalize)
 
 
-def binarize(x, rng):
+def binarize(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Sample binary pixels with probabilities ``x`` (dynamic binarisation).
 
     Call it again each epoch for fresh samples; that regularises models
@@ -457,7 +468,7 @@ def binarize(x, rng):
     return (rng.random(x.shape) < x).astype(np.float32)
 
 
-def binarize_fixed(x, seed=1234):
+def binarize_fixed(x: np.ndarray, seed: int = 1234) -> np.ndarray:
     """Binarise ``x`` once with a fixed seed (for a reproducible test set).
 
     Parameters
@@ -477,7 +488,9 @@ def binarize_fixed(x, seed=1234):
     return binarize(x, np.random.default_rng(seed))
 
 
-def iterate_minibatches(x, batch_size, rng=None, drop_last=False):
+def iterate_minibatches(x: np.ndarray | Sequence[np.ndarray], batch_size: int,
+                        rng: np.random.Generator | None = None, drop_last: bool = False
+                        ) -> Iterator[np.ndarray | tuple[np.ndarray, ...]]:
     """Yield minibatches along the first axis.
 
     Parameters
@@ -519,6 +532,7 @@ def iterate_minibatches(x, batch_size, rng=None, drop_last=False):
     order = None if rng is None else rng.permutation(n)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
+        index: slice | np.ndarray
         if order is None:
             index = slice(start, start + batch_size)
         else:

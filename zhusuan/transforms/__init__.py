@@ -7,6 +7,8 @@ layers are in :mod:`zhusuan.transforms.invertible`, re-exported here, so
 ``from zhusuan.transforms import *`` gives them all.
 """
 
+from __future__ import annotations
+
 from . import invertible
 from .base import Transform, per_sample_log_det, split_output
 from .invertible import *  # noqa: F401,F403

@@ -32,9 +32,19 @@ log-determinant with the rank of the input is elementwise), which is what
 :class:`~zhusuan.flows.Flow` do before adding log-determinants up.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Optional
+
 import jittor as jt
 
 from ..numerics import const, dtype_name
+
+#: What :meth:`Transform.forward_and_log_det` and
+#: :meth:`Transform.inverse_and_log_det` return: the outputs and the
+#: log-determinant (None, elementwise or per sample).
+TransformOutput = tuple[tuple[jt.Var, ...], Optional[jt.Var]]
 
 __all__ = ["Transform", "split_output", "per_sample_log_det"]
 
@@ -76,7 +86,7 @@ class Transform(jt.Module):
 
     has_inverse_log_det = False
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.is_invertible = True
 
@@ -92,26 +102,26 @@ class Transform(jt.Module):
             f"{type(self).__name__} does not implement the inverse (noise -> data) "
             "direction")
 
-    def execute(self, *args, inverse=False, **kwargs):
+    def execute(self, *args: Any, inverse: bool = False, **kwargs: Any) -> Any:
         """Run the forward (``inverse=False``, data to noise) or the inverse
         (noise to data) direction; ``kwargs`` are passed on to it."""
         if inverse:
             return self._inverse(*args, **kwargs)
         return self._forward(*args, **kwargs)
 
-    def forward_and_log_det(self, *args, **kwargs):
+    def forward_and_log_det(self, *args: Any, **kwargs: Any) -> TransformOutput:
         """The forward direction as ``(tuple_of_outputs, log_det)`` whatever
         form the transform returns (log_det as returned: None, elementwise or
         per sample)."""
         return split_output(self(*args, inverse=False, **kwargs), self, "forward")
 
-    def inverse_and_log_det(self, *args, **kwargs):
+    def inverse_and_log_det(self, *args: Any, **kwargs: Any) -> TransformOutput:
         """The inverse direction as ``(tuple_of_outputs, log_det)``; the
         log-determinant is only meaningful if :attr:`has_inverse_log_det`."""
         return split_output(self(*args, inverse=True, **kwargs), self, "inverse")
 
 
-def split_output(out, who=None, direction="forward"):
+def split_output(out: Any, who: Any = None, direction: str = "forward") -> TransformOutput:
     """``(tuple_of_outputs, log_det)`` from a transform's return value, which
     is ``(y, log_det)``, ``(y, v, ..., log_det)`` or ``((y, v, ...), log_det)``.
     """
@@ -136,7 +146,8 @@ def split_output(out, who=None, direction="forward"):
     return tuple(outputs), log_det
 
 
-def per_sample_log_det(log_det, input_shape, event_ndims=1, who="transform"):
+def per_sample_log_det(log_det: jt.Var | None, input_shape: Sequence[int],
+                       event_ndims: int = 1, who: str = "transform") -> jt.Var | None:
     """A log-determinant in per-sample form (see the module docstring).
 
     An elementwise one (the rank of ``input_shape``, the shape of the

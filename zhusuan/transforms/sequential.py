@@ -1,11 +1,16 @@
 """Sequential: a chain of transforms."""
 
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
 import jittor as jt
 from jittor import nn
 
 from .._checks import is_int
 from ..numerics import dtype_name
-from .base import Transform, per_sample_log_det
+from .base import Transform, TransformOutput, per_sample_log_det
 
 __all__ = ["Sequential"]
 
@@ -43,7 +48,7 @@ class Sequential(Transform):
     log-determinant too.
     """
 
-    def __init__(self, modules, event_ndims=1):
+    def __init__(self, modules: Sequence[Transform], event_ndims: int = 1) -> None:
         super().__init__()
         if isinstance(modules, Transform) or not isinstance(modules, (list, tuple)):
             raise TypeError("Sequential: modules must be a list of Transforms, got "
@@ -59,17 +64,17 @@ class Sequential(Transform):
         self.event_ndims = int(event_ndims)
         self.layers = nn.Sequential(list(modules))
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.layers)
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> Transform:
         return self.layers[i]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Transform]:
         return iter(self.layers)
 
-    @property
-    def has_inverse_log_det(self):
+    @property  # (a class attribute of Transform; a property of the layers here)
+    def has_inverse_log_det(self) -> bool:  # type: ignore[override]
         """Whether every layer's inverse returns its log-determinant."""
         return all(layer.has_inverse_log_det for layer in self.layers)
 
@@ -106,10 +111,10 @@ class Sequential(Transform):
     def _inverse(self, *z, **kwargs):
         return self._chain(z, True, kwargs)[0]
 
-    def forward_and_log_det(self, *x, **kwargs):
+    def forward_and_log_det(self, *x: Any, **kwargs: Any) -> TransformOutput:
         return self._chain(x, False, kwargs)
 
-    def inverse_and_log_det(self, *z, **kwargs):
+    def inverse_and_log_det(self, *z: Any, **kwargs: Any) -> TransformOutput:
         """``(outputs, log_det)`` of the inverse direction, ``log_det`` per
         sample; a ValueError if a layer does not return its inverse's
         log-determinant (see :attr:`Transform.has_inverse_log_det`)."""

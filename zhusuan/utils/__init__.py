@@ -1,6 +1,8 @@
 """Utilities for training loops: checkpoints that resume a run exactly
 (:mod:`zhusuan.utils.checkpoint`) and the seeds that make that possible."""
 
+from __future__ import annotations
+
 from .checkpoint import (
     Checkpoint,
     CheckpointError,

@@ -52,6 +52,8 @@ from a checkpoint at step ``s`` (model, optimiser and the loop's own sums
 restored) computes bit for bit what the uninterrupted run computed.
 """
 
+from __future__ import annotations
+
 import hashlib
 import io
 import json
@@ -59,6 +61,8 @@ import os
 import tempfile
 import zlib
 from collections import namedtuple
+from collections.abc import Mapping
+from typing import Any, Union
 
 import jittor as jt
 import numpy as np
@@ -72,6 +76,9 @@ __all__ = [
     "derive_seed",
     "atomic_write",
 ]
+
+#: A file name: a string or an ``os.PathLike``.
+PathLike = Union[str, os.PathLike]
 
 MAGIC = b"ZHUSUAN-CHECKPOINT 1\n"
 FORMAT = "zhusuan-checkpoint"
@@ -92,7 +99,7 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be written or used; ``path`` and ``reason``
     say which file and why."""
 
-    def __init__(self, path, reason):
+    def __init__(self, path: PathLike, reason: str) -> None:
         self.path = os.fspath(path)
         self.reason = reason
         super().__init__(f"checkpoint {self.path}: {reason}")
@@ -107,7 +114,7 @@ Checkpoint = namedtuple("Checkpoint", ["objects", "state", "options", "header"])
 # -- seeds ----------------------------------------------------------------------------
 
 
-def derive_seed(seed, *keys):
+def derive_seed(seed: int, *keys: int | str) -> int:
     """A seed that is a pure function of ``seed`` and ``keys``.
 
     ``keys`` are integers or strings naming a random stream and a position in
@@ -134,7 +141,7 @@ def derive_seed(seed, *keys):
 # -- writing --------------------------------------------------------------------------
 
 
-def atomic_write(path, data):
+def atomic_write(path: PathLike, data: bytes) -> None:
     """Write ``data`` (bytes) to ``path`` so that a crash leaves either the
     old file or the new one: a temporary file in the same directory is
     written, flushed and fsynced, then renamed over ``path`` with
@@ -256,7 +263,9 @@ def _param_shapes(opt):
     return [[list(p.shape) for p in pg["params"]] for pg in opt.param_groups]
 
 
-def save_checkpoint(path, objects=None, state=None, options=None):
+def save_checkpoint(path: PathLike, objects: Mapping[str, Any] | None = None,
+                    state: Mapping[str, Any] | None = None,
+                    options: Mapping[str, Any] | None = None) -> None:
     """Save a checkpoint atomically (see the module docstring for the format).
 
     Parameters
@@ -285,7 +294,7 @@ def save_checkpoint(path, objects=None, state=None, options=None):
         ``path``, if any, is left as it was.
     """
     enc = _Encoder()
-    header = {"format": FORMAT, "version": VERSION, "objects": {}}
+    header: dict[str, Any] = {"format": FORMAT, "version": VERSION, "objects": {}}
     for name, obj in (objects or {}).items():
         kind = _kind(obj)
         if kind == "optimizer":
@@ -422,7 +431,7 @@ def _decode(path, value, arrays):
     return value
 
 
-def read_checkpoint(path):
+def read_checkpoint(path: PathLike) -> Checkpoint:
     """Read and verify a checkpoint without loading it into anything.
 
     Returns a :class:`Checkpoint` ``(objects, state, options, header)`` with
@@ -527,7 +536,8 @@ def _check_optimizer(path, name, opt, saved, param_shapes):
                                             f"'{key}' state")
 
 
-def load_checkpoint(path, objects=None, options=None):
+def load_checkpoint(path: PathLike, objects: Mapping[str, Any] | None = None,
+                    options: Mapping[str, Any] | None = None) -> Any:
     """Load a checkpoint written by :func:`save_checkpoint` into ``objects``;
     return its ``state``.
 

@@ -6,6 +6,8 @@ zhusuan's additions: :class:`AffineCoupling` (RealNVP), :class:`Planar`
 (Rezende & Mohamed), :class:`MADE` and :class:`IAF` (Kingma et al.).
 """
 
+from __future__ import annotations
+
 from .autoregressive import IAF, MADE
 from .base import InvertibleTransform
 from .coupling import AdditiveCoupling, AffineCoupling, get_coupling_mask

@@ -7,7 +7,10 @@ only on the inputs before :math:`i` in a fixed order (Germain et al., 2015);
 ``update='gru'``).
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Sequence
 
 import jittor as jt
 import numpy as np
@@ -80,7 +83,8 @@ class MADE(nn.Module):
     Autoencoder for Distribution Estimation. ICML 2015.
     """
 
-    def __init__(self, n_dim, hidden_dims=(), input_order=None):
+    def __init__(self, n_dim: int, hidden_dims: Sequence[int] = (),
+                 input_order: Sequence[int] | np.ndarray | None = None) -> None:
         super().__init__()
         if not positive_int(n_dim):
             raise ValueError(f"MADE: n_dim must be a positive int, got {n_dim!r}")
@@ -103,7 +107,7 @@ class MADE(nn.Module):
         self.output = _MaskedLinear(np.concatenate([out_mask, out_mask], axis=1))
         self.activation = nn.ReLU()
 
-    def execute(self, z):
+    def execute(self, z: jt.Var) -> tuple[jt.Var, jt.Var]:
         """``(shift, scale_logit)``, each of ``z``'s shape."""
         check_trailing(z, [self.n_dim], "MADE")
         shape = list(z.shape)
@@ -159,8 +163,10 @@ class IAF(InvertibleTransform):
 
     has_inverse_log_det = True
 
-    def __init__(self, n_dim=-1, hidden_dims=(), made=None, input_order=None,
-                 gate_bias=2.0):
+    def __init__(self, n_dim: int = -1, hidden_dims: Sequence[int] = (),
+                 made: MADE | None = None,
+                 input_order: Sequence[int] | np.ndarray | None = None,
+                 gate_bias: float = 2.0) -> None:
         super().__init__()
         if made is None:
             if not positive_int(n_dim):

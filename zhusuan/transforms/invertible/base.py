@@ -1,5 +1,10 @@
 """The base class of invertible transforms."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import jittor as jt
 
 from ..._checks import is_int
@@ -21,18 +26,18 @@ class InvertibleTransform(Transform):
     False.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.is_invertible = True
 
 
-def as_dtype_of(v, x):
+def as_dtype_of(v: jt.Var, x: jt.Var) -> jt.Var:
     """``v`` in the dtype of ``x`` (a cast only when they differ)."""
     dt = dtype_name(x)
     return v if dtype_name(v) == dt else v.cast(dt)
 
 
-def check_trailing(x, shape, who, what="the layer's"):
+def check_trailing(x: Any, shape: Sequence[int], who: str, what: str = "the layer's") -> None:
     """A ValueError unless ``x`` is a Var whose trailing axes are ``shape``."""
     if not isinstance(x, jt.Var):
         raise TypeError(f"{who}: input must be a jittor Var, got {type(x).__name__}")
@@ -43,5 +48,5 @@ def check_trailing(x, shape, who, what="the layer's"):
                          f"shape {shape}")
 
 
-def positive_int(value):
+def positive_int(value: Any) -> bool:
     return is_int(value, 1)

@@ -6,6 +6,10 @@ elementwise map of the rest, so the Jacobian is triangular and both
 directions are one network evaluation.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import jittor as jt
 import numpy as np
 from jittor import nn
@@ -18,7 +22,8 @@ __all__ = ["get_coupling_mask", "AdditiveCoupling", "AffineCoupling"]
 _SPLIT_TYPES = ("ChessBoard",)
 
 
-def get_coupling_mask(n_dim, n_channel, n_mask, split_type="ChessBoard"):
+def get_coupling_mask(n_dim: int, n_channel: int, n_mask: int,
+                      split_type: str = "ChessBoard") -> list[jt.Var]:
     """Masks for a stack of coupling layers.
 
     ``'ChessBoard'`` (the only split implemented) alternates dimensions: the
@@ -83,7 +88,8 @@ class _Coupling(InvertibleTransform):
     has_inverse_log_det = True
     _out_factor = 1  # the default network outputs _out_factor * in_out_dim values
 
-    def __init__(self, in_out_dim=-1, mid_dim=-1, hidden=-1, mask=None, inner_nn=None):
+    def __init__(self, in_out_dim: int = -1, mid_dim: int = -1, hidden: int = -1,
+                 mask: jt.Var | None = None, inner_nn: Any = None) -> None:
         super().__init__()
         who = type(self).__name__
         if mask is None:
@@ -132,7 +138,7 @@ class _Coupling(InvertibleTransform):
         self._kept = jt.array((1.0 - mask_np).astype(np.float32)).stop_grad()
 
     @property
-    def mask(self):
+    def mask(self) -> jt.Var:
         """The mask (1: passed unchanged and fed to the network)."""
         return self._mask
 

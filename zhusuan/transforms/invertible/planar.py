@@ -1,5 +1,7 @@
 r"""The planar flow of Rezende & Mohamed (2015)."""
 
+from __future__ import annotations
+
 import jittor as jt
 
 from ...numerics import const, dtype_name, softplus
@@ -48,7 +50,7 @@ class Planar(InvertibleTransform):
 
     has_inverse_log_det = True
 
-    def __init__(self, n_dim, init_std=0.01):
+    def __init__(self, n_dim: int, init_std: float = 0.01) -> None:
         super().__init__()
         if not positive_int(n_dim):
             raise ValueError(f"Planar: n_dim must be a positive int, got {n_dim!r}")
@@ -58,7 +60,7 @@ class Planar(InvertibleTransform):
         self.b = jt.zeros([1], dtype="float32")
 
     @property
-    def u_hat(self):
+    def u_hat(self) -> jt.Var:
         """:math:`\\hat u`, the reparameterised ``u`` (``w^T u_hat > -1``)."""
         return _u_hat(self.w, self.u)[0]
 

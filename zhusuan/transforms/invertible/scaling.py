@@ -1,5 +1,7 @@
 r"""NICE's diagonal scaling layer."""
 
+from __future__ import annotations
+
 import jittor as jt
 
 from .base import InvertibleTransform, as_dtype_of, check_trailing, positive_int
@@ -29,7 +31,7 @@ class Scaling(InvertibleTransform):
 
     has_inverse_log_det = True
 
-    def __init__(self, n_dim):
+    def __init__(self, n_dim: int) -> None:
         super().__init__()
         if not positive_int(n_dim):
             raise ValueError(f"Scaling: n_dim must be a positive int, got {n_dim!r}")
