@@ -31,10 +31,15 @@ test-gpu: setup
 	          'no CUDA device (or no zhusuan._C_cuda): the CUDA sources were compiled ' \
 	          'and checked, every test that needs a device was skipped')"
 
-# ruff (its settings: pyproject.toml's [tool.ruff]); installed on first use.
+# ruff, then mypy on the public API (their settings: pyproject.toml's
+# [tool.ruff] and [tool.mypy]); each installed on first use, pinned.
+MYPY_VERSION := 2.4.1
 lint: setup
 	@$(PY) -m ruff --version >/dev/null 2>&1 || $(PY) -m pip install -q "ruff==0.17.6"
+	@$(PY) -m mypy --version 2>/dev/null | grep -q "^mypy $(MYPY_VERSION) " || \
+	    $(PY) -m pip install -q "mypy==$(MYPY_VERSION)"
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 demo: setup
 	$(PY) examples/vae.py

@@ -39,9 +39,9 @@ __all__ = [
 FLOAT_DTYPES = ("float32", "float64")
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
-#: What the public API accepts where it takes a tensor: a Jittor Var, a NumPy
-#: array or scalar, a Python number or a (nested) sequence of numbers
-#: (:func:`as_var` turns any of them into a Var).
+# What the public API accepts where it takes a tensor (as_var turns any of
+# them into a Var): a Jittor Var, a NumPy array or scalar, a Python number or
+# a (nested) sequence of numbers.
 VarLike = Union[jt.Var, np.ndarray, np.generic, float, int, Sequence]
 
 
