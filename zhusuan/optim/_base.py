@@ -7,6 +7,13 @@ groups, ``backward`` (``jt.grad`` into ``param_groups[i]['grads']``),
 ``load_state_dict`` and the MPI handling. ``step`` computes the gradients the
 same way (``pre_step``) and then runs one fused update of every parameter on
 a :mod:`zhusuan.kernels.optim` backend.
+
+Under MPI (``mpirun``, see :mod:`zhusuan.distributed`) the update sees the
+gradients Jittor's ``backward`` has all-reduced (the mean over ranks, before
+they reach the kernel), so every rank applies the same update to the same
+parameters. Those start equal: the constructor broadcasts rank 0's values
+(Jittor broadcasts them only in the first ``backward``, after that step's
+gradients were taken at each rank's own initial values).
 """
 
 import math
@@ -15,6 +22,7 @@ import numbers
 import jittor as jt
 import numpy as np
 
+from .. import distributed as _dist
 from ..kernels import optim as _kernels
 
 __all__ = ["FusedOptimizer"]
@@ -60,6 +68,8 @@ class FusedOptimizer(jt.optim.Optimizer):
             self._init_group(pg, k, seen)
         for k, pg in enumerate(self.param_groups):
             self._hyper(pg, k)  # every group's hyper-parameters are valid
+        # Under MPI, every rank starts from rank 0's parameters.
+        _dist.broadcast_parameters([p for pg in self.param_groups for p in pg["params"]])
 
     # ------------------------------------------------------------ groups ----
     def _init_group(self, pg, k, seen):
@@ -90,6 +100,7 @@ class FusedOptimizer(jt.optim.Optimizer):
         seen = {id(p) for pg in self.param_groups for p in pg["params"]}
         self._init_group(group, len(self.param_groups), seen)
         self._hyper(group, len(self.param_groups))
+        _dist.broadcast_parameters(group["params"])
         self.param_groups.append(group)
 
     def _get(self, pg, key):
