@@ -2,14 +2,15 @@
 PY := .venv/bin/python
 export log_silent ?= 1
 
-.PHONY: setup test test-full test-gpu lint demo docs bench bench-quick bench-deps clean
+.PHONY: setup setup-mpi test test-full test-gpu test-mpi lint demo docs bench bench-quick \
+	bench-deps clean
 
 setup:
 	bash scripts/setup.sh
 
-# The CUDA tests (marker gpu) are test-gpu's.
+# The CUDA tests (marker gpu) are test-gpu's, the MPI ones (marker mpi) test-mpi's.
 test: setup
-	$(PY) -m pytest -q -m "not gpu"
+	$(PY) -m pytest -q -m "not gpu and not mpi"
 
 # The same with every case: the jit backend's whole parity table, all five kill
 # points of tests/examples/test_vae_resume.py, the hypothesis suite's full
@@ -30,6 +31,19 @@ test-gpu: setup
 	    print('[test-gpu]', f'{n} CUDA device(s): the device tests ran' if n else \
 	          'no CUDA device (or no zhusuan._C_cuda): the CUDA sources were compiled ' \
 	          'and checked, every test that needs a device was skipped')"
+
+# Data-parallel training under MPI (docs/distributed.md): Open MPI from
+# Debian (openmpi-bin, libopenmpi-dev; skipped when mpicc is there) and
+# Jittor's MPI operators, compiled once (scripts/setup_mpi.sh), then a
+# two-process check.
+setup-mpi: setup
+	bash scripts/setup_mpi.sh
+
+# The tests that launch `mpirun -np 2` (tests/mpi): examples/vae.py in two
+# processes against one process on the same global batches, the objectives'
+# global values, zs.distributed and the optimisers, --resume after a kill.
+test-mpi: setup-mpi
+	$(PY) -m pytest -q -rs -m mpi tests/mpi
 
 # ruff, then mypy on the public API (their settings: pyproject.toml's
 # [tool.ruff] and [tool.mypy]); each installed on first use, pinned.
