@@ -38,7 +38,12 @@ import zhusuan as zs  # noqa: E402  (sets up Jittor before it is imported)
 import jittor as jt  # noqa: E402
 
 # isort: on
-from common import save_checkpoint, sklearn_split, write_json  # noqa: E402
+from common import (  # noqa: E402
+    save_checkpoint,
+    single_process_only,
+    sklearn_split,
+    write_json,
+)
 from mcmc_common import (  # noqa: E402
     add_sampler_args,
     check_sampler_args,
@@ -124,6 +129,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    single_process_only("examples/blr_hmc.py")
     os.makedirs(args.out_dir, exist_ok=True)
     data = load_breast_cancer_split(split_seed=args.split_seed)
     n_train, dim = data["x_train"].shape

@@ -56,6 +56,7 @@ from common import (  # noqa: E402
     maybe_kill,
     resume_checkpoint,
     save_checkpoint,
+    single_process_only,
 )
 from tqdm import tqdm  # noqa: E402
 
@@ -154,6 +155,7 @@ def test_predictions(latents, x_test):
 
 def main(argv=None):
     args = parse_args(argv)
+    single_process_only("examples/bnn_sgmcmc.py")
     os.makedirs(args.out_dir, exist_ok=True)
     data = load_diabetes_split(split_seed=args.split_seed)
     baseline = ols_baseline(data)

@@ -3,6 +3,10 @@
 Kept out of the library because they are conveniences of the examples
 (Pillow, matplotlib and tqdm are example/test extras, not runtime
 dependencies of zhusuan).
+
+Under MPI (``mpirun -np N``, see ``docs/distributed.md``) the files are
+rank 0's: :func:`save_checkpoint` and :class:`MetricsStream` write nothing on
+the other ranks, and :func:`say` prints on rank 0 only.
 """
 
 import json
@@ -17,6 +21,8 @@ import zhusuan as zs
 import numpy as np
 
 __all__ = [
+    "say",
+    "single_process_only",
     "load_dataset",
     "save_image_grid",
     "plot_curves",
@@ -31,14 +37,33 @@ __all__ = [
 ]
 
 
+def say(*args, **kwargs):
+    """``print`` on rank 0 only (every process prints without MPI)."""
+    if zs.distributed.is_main():
+        print(*args, **kwargs)
+
+
+def single_process_only(program):
+    """Stop, with a message, an example that does not train data-parallel
+    when it is started by ``mpirun`` with more than one process (each
+    process would train its own copy and write the same files)."""
+    n = zs.distributed.world_size()
+    if n > 1:
+        if zs.distributed.is_main():
+            print(f"{program} runs in one process (started here as {n} MPI "
+                  "processes); examples/vae.py and examples/iwae.py train "
+                  "data-parallel under mpirun", file=sys.stderr, flush=True)
+        raise SystemExit(2)
+
+
 def load_dataset(name, data_dir=None):
     """Load ``'mnist'``, ``'fashion-mnist'`` or ``'auto'`` (MNIST if it is on
     disk, else Fashion-MNIST). Returns ``(resolved_name, x_train, x_test)`` with
     images as float32 [N, 784] in [0, 1]."""
     if name == "auto":
         name = "mnist" if zs.datasets.find_dataset("mnist", data_dir) else "fashion-mnist"
-        print(f"dataset: {name} (auto: MNIST "
-              f"{'found' if name == 'mnist' else 'not found, using Fashion-MNIST'})")
+        say(f"dataset: {name} (auto: MNIST "
+            f"{'found' if name == 'mnist' else 'not found, using Fashion-MNIST'})")
     if name == "mnist":
         (x_train, _), (x_test, _) = zs.datasets.load_mnist(data_dir=data_dir)
     elif name == "fashion-mnist":
@@ -132,16 +157,22 @@ class MetricsStream:
     checkpoint carries, so that the stream equals an uninterrupted run's
     (lines an interrupted run appended after its last checkpoint are dropped);
     a new run passes none and starts an empty stream.
+
+    Under MPI only rank 0 writes; on the other ranks the methods do nothing.
     """
 
     def __init__(self, out_dir, records=()):
         self.jsonl_path = os.path.join(out_dir, "metrics.jsonl")
         self.json_path = os.path.join(out_dir, "metrics.json")
-        zs.utils.atomic_write(self.jsonl_path, "".join(
-            json.dumps(r) + "\n" for r in records).encode())
+        self.writes = zs.distributed.is_main()
+        if self.writes:
+            zs.utils.atomic_write(self.jsonl_path, "".join(
+                json.dumps(r) + "\n" for r in records).encode())
 
     def append(self, record):
         """Append one epoch's record to metrics.jsonl and make it durable."""
+        if not self.writes:
+            return
         try:
             with open(self.jsonl_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
@@ -153,7 +184,8 @@ class MetricsStream:
 
     def write(self, metrics):
         """Rewrite metrics.json atomically."""
-        write_json(self.json_path, metrics)
+        if self.writes:
+            write_json(self.json_path, metrics)
 
 
 def checkpoint_path(out_dir):
@@ -163,7 +195,11 @@ def checkpoint_path(out_dir):
 def save_checkpoint(out_dir, objects, state, options):
     """Write ``<out_dir>/checkpoint.zsc`` atomically with
     :func:`zhusuan.utils.save_checkpoint`: ``objects`` (modules, optimisers,
-    samplers by name), the loop's ``state`` and the run's ``options``."""
+    samplers by name), the loop's ``state`` and the run's ``options``. Under
+    MPI rank 0 writes it (every rank holds the same parameters and state);
+    the others write nothing."""
+    if not zs.distributed.is_main():
+        return
     zs.utils.save_checkpoint(checkpoint_path(out_dir), objects, state=state,
                              options=options)
 

@@ -40,7 +40,7 @@ import zhusuan as zs  # noqa: E402  (sets up Jittor before it is imported)
 import jittor as jt  # noqa: E402
 
 # isort: on
-from common import save_checkpoint, write_json  # noqa: E402
+from common import save_checkpoint, single_process_only, write_json  # noqa: E402
 from mcmc_common import (  # noqa: E402
     add_sampler_args,
     check_sampler_args,
@@ -120,6 +120,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    single_process_only("examples/eight_schools.py")
     os.makedirs(args.out_dir, exist_ok=True)
     jt.set_global_seed(args.seed)
     rng = np.random.default_rng(args.seed)

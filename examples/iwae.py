@@ -35,7 +35,8 @@ def main(argv=None):
     metrics = vae.train(args, iw_objective, f"IWAE (k={args.k})",
                         bound_name=f"IW bound (k={args.k})")
     metrics["bound_k"] = args.k
-    write_json(os.path.join(args.out_dir, "metrics.json"), metrics)
+    if zs.distributed.is_main():  # under MPI, rank 0 writes the files
+        write_json(os.path.join(args.out_dir, "metrics.json"), metrics)
     return metrics
 
 

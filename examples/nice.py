@@ -82,6 +82,7 @@ from common import (  # noqa: E402
     resume_checkpoint,
     save_checkpoint,
     save_image_grid,
+    single_process_only,
 )
 from tqdm import tqdm  # noqa: E402
 
@@ -179,6 +180,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    single_process_only("examples/nice.py")
     t_start = time.perf_counter()
     os.makedirs(args.out_dir, exist_ok=True)
 

@@ -49,7 +49,7 @@ import zhusuan as zs  # noqa: E402  (sets up Jittor before it is imported)
 import jittor as jt  # noqa: E402
 
 # isort: on
-from common import save_checkpoint, write_json  # noqa: E402
+from common import save_checkpoint, single_process_only, write_json  # noqa: E402
 
 NOISE = 0.05  # rating noise on the [0, 1] scale: 0.2 stars
 N_DIAG = 20  # test ratings whose predictions get R-hat and ESS
@@ -164,6 +164,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    single_process_only("examples/pmf_hmc.py")
     os.makedirs(args.out_dir, exist_ok=True)
     data = synthetic_ratings(args.users, args.items, args.ratings, args.rank,
                              args.data_seed)

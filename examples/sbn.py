@@ -72,6 +72,7 @@ from common import (  # noqa: E402
     resume_checkpoint,
     save_checkpoint,
     save_image_grid,
+    single_process_only,
 )
 from jittor import nn  # noqa: E402
 from tqdm import tqdm  # noqa: E402
@@ -228,6 +229,7 @@ def run(args, build):
     ``batch_size=args.batch_size``). Returns the metrics dict also written to
     ``<out-dir>/metrics.json``.
     """
+    single_process_only(os.path.basename(sys.argv[0]) or "this example")
     if args.backend != "auto":
         zs.kernels.set_backend(args.backend)
     backend = zs.kernels.get_backend()

@@ -23,6 +23,17 @@ same update). Writes into ``--out-dir``:
   have, bit for bit: every random draw is seeded from ``--seed`` and its place
   in the run, see ``docs/design.md``).
 
+Data-parallel under MPI (``docs/distributed.md``):
+``mpirun -np N python examples/vae.py ...`` trains one model in N processes.
+``--batch-size`` is the global batch (a multiple of N): rank r takes the r-th
+of N equal contiguous blocks of every batch, Adam's gradients are averaged
+over the ranks (Jittor's all-reduce), the evaluations are split between the
+ranks and summed; rank 0 alone prints, shows the progress bar and writes the
+files above. Each rank draws its own latent noise
+(``zs.distributed.rank_seed``), so an N-process run is not bit for bit the
+one-process run (the data order and binarisations are the same); a run
+resumes with any number of processes, bit for bit with the same number.
+
 Run: ``python examples/vae.py`` (see ``--help``).
 """
 
@@ -49,12 +60,14 @@ from common import (  # noqa: E402
     resume_checkpoint,
     save_checkpoint,
     save_image_grid,
+    say,
 )
 from jittor import nn  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 # Redraw the progress bars often on a terminal, rarely into a log file.
 BAR_INTERVAL = 0.2 if sys.stderr.isatty() else 30.0
+dist = zs.distributed
 
 
 class Generator(BayesianNet):
@@ -120,7 +133,9 @@ def build_parser(description=None, out_dir="results/vae"):
     p.add_argument("--dataset", choices=["auto", "mnist", "fashion-mnist"], default="auto")
     p.add_argument("--data-dir", default=None, help="where the IDX files are")
     p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=128,
+                   help="the global batch: under mpirun -np N, N processes take "
+                        "batch-size / N images each (a multiple of N)")
     p.add_argument("--z-dim", type=int, default=40)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=1234)
@@ -165,37 +180,44 @@ def add_ais_args(p):
 
 def evaluate_ais(generator, variational, x, batch_size, args):
     """AIS estimates of log p(x) per image, from q(z | x) with HMC transitions;
-    returns (estimates, Monte-Carlo standard errors)."""
+    returns (estimates, Monte-Carlo standard errors). Under MPI each rank
+    takes its part of ``x`` and every rank gets all the estimates."""
     out, err = [], []
-    for xb in batches(x, batch_size):
+    for xb in batches(x[dist.shard(len(x))], batch_size):
         generator.batch_size = variational.batch_size = len(xb)
         ais = zs.evaluation.AIS(
             generator, variational,
             hmc=zs.mcmc.HMC(step_size=0.05, n_leapfrogs=args.ais_leapfrogs),
-            n_temperatures=args.ais_temperatures, n_adapt=20, verbose=True)
+            n_temperatures=args.ais_temperatures, n_adapt=20, verbose=dist.is_main())
         out.append(ais.run({'x': jt.array(xb)}, n_chains=args.ais_chains))
         err.append(ais.stderr)
     generator.batch_size = variational.batch_size = batch_size
-    return np.concatenate(out), np.concatenate(err)
+    return dist.all_gather(_concat(out)), dist.all_gather(_concat(err))
+
+
+def _concat(arrays):
+    """The arrays end to end (none: empty; a rank's part may be empty)."""
+    return np.concatenate(arrays) if arrays else np.zeros(0)
 
 
 def ais_metrics(generator, variational, x_test_bin, ll_is, bs, args):
     """The AIS figures for metrics.json (and, with IS, IS on the same images)."""
     n = min(args.ais_n, len(x_test_bin))
     est, err = evaluate_ais(generator, variational, x_test_bin[:n], bs, args)
-    np.save(os.path.join(args.out_dir, "test_ll_ais.npy"), est)  # per image
+    if dist.is_main():
+        np.save(os.path.join(args.out_dir, "test_ll_ais.npy"), est)  # per image
     out = {"test_ll_ais": float(est.mean()),
            # the mean over images: its error from each image's delta-method error
            "test_ll_ais_stderr": float(np.sqrt(np.sum(err ** 2)) / n),
            "ais_n": n, "ais_chains": args.ais_chains,
            "ais_temperatures": args.ais_temperatures,
            "ais_leapfrogs": args.ais_leapfrogs}
-    print(f"test log-likelihood by AIS ({n} images, {args.ais_chains} chains, "
+    say(f"test log-likelihood by AIS ({n} images, {args.ais_chains} chains, "
           f"{args.ais_temperatures} temperatures): {out['test_ll_ais']:.2f} +- "
           f"{out['test_ll_ais_stderr']:.2f} nats")
     if ll_is is not None:
         out["test_ll_is_same_images"] = float(ll_is[:n].mean())
-        print(f"  importance sampling on the same images: {ll_is[:n].mean():.2f} nats")
+        say(f"  importance sampling on the same images: {ll_is[:n].mean():.2f} nats")
     return out
 
 
@@ -209,6 +231,9 @@ def check_args(p, args):
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.checkpoint_every < 0:
         p.error(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
+    if args.batch_size % dist.world_size():
+        p.error(f"--batch-size {args.batch_size} is the global batch and must be a "
+                f"multiple of the {dist.world_size()} MPI processes")
     return check_training_args(p, args)
 
 
@@ -223,23 +248,27 @@ def batches(x, batch_size):
 
 
 def evaluate_elbo(model, generator, variational, x_test, batch_size):
-    """Mean test ELBO (one sample per image) over the whole test set."""
+    """Mean test ELBO (one sample per image) over the whole test set (under
+    MPI each rank takes its part, and the sums are all-reduced)."""
     total, count = 0.0, 0
     with jt.no_grad():
-        for xb in batches(x_test, batch_size):
+        for xb in batches(x_test[dist.shard(len(x_test))], batch_size):
             generator.batch_size = variational.batch_size = len(xb)
             elbo = float(model.bound({'x': jt.array(xb)}).mean().item())
             total += elbo * len(xb)
             count += len(xb)
     generator.batch_size = variational.batch_size = batch_size
-    return total / count
+    total, count = dist.all_reduce_sum(np.array([total, count], np.float64))
+    return float(total / count)
 
 
 def evaluate_ll(generator, variational, x_test, batch_size, k):
-    """Importance-sampled log p(x) per test image (k samples each)."""
+    """Importance-sampled log p(x) per test image (k samples each); under MPI
+    each rank takes its part and every rank gets all the values."""
     out = []
+    x_test = x_test[dist.shard(len(x_test))]
     bar = tqdm(total=len(x_test), desc=f"test log-likelihood (k={k})", unit="img",
-               mininterval=BAR_INTERVAL)
+               mininterval=BAR_INTERVAL, disable=not dist.is_main())
     for xb in batches(x_test, batch_size):
         generator.batch_size = variational.batch_size = len(xb)
         out.append(zs.evaluation.is_loglikelihood(
@@ -248,7 +277,7 @@ def evaluate_ll(generator, variational, x_test, batch_size, k):
         bar.set_postfix(ll=f"{np.concatenate(out).mean():.2f}", refresh=False)
     bar.close()
     generator.batch_size = variational.batch_size = batch_size
-    return np.concatenate(out)
+    return dist.all_gather(_concat(out))
 
 
 def elbo_objective(generator, variational, args):
@@ -280,6 +309,10 @@ def train(args, make_objective, title, bound_name="ELBO"):
     from the epoch, a training step's noise from the global step, the
     evaluations from their epoch or name. A run resumed from a checkpoint
     therefore repeats the uninterrupted run exactly.
+
+    Under MPI (see the module docstring) ``args.batch_size`` is the global
+    batch; the latent noise of a step or an evaluation is also seeded by the
+    rank (``zs.distributed.rank_seed``; rank 0's is a one-process run's).
     """
     if args.backend != "auto":
         zs.kernels.set_backend(args.backend)
@@ -289,12 +322,19 @@ def train(args, make_objective, title, bound_name="ELBO"):
     dataset, x_train, x_test = load_dataset(args.dataset, args.data_dir)
     x_test_bin = zs.datasets.binarize_fixed(x_test, seed=args.seed)
     eval_n = len(x_test) if args.eval_n is None else min(args.eval_n, len(x_test))
-    jt.set_global_seed(args.seed)  # the initial weights
+    jt.set_global_seed(args.seed)  # the initial weights (rank 0's under MPI)
 
+    # bs: the global batch; lbs: this process's part of it (all of it
+    # without MPI), rows: which rows of a global batch are this process's.
     x_dim, bs = x_train.shape[1], args.batch_size
-    generator = Generator(x_dim, args.z_dim, bs)
-    variational = Variational(x_dim, args.z_dim, bs)
+    world, rows = dist.world_size(), dist.shard(args.batch_size, even=True)
+    lbs = bs // world
+    generator = Generator(x_dim, args.z_dim, lbs)
+    variational = Variational(x_dim, args.z_dim, lbs)
     model = make_objective(generator, variational, args)
+    # jt.set_global_seed gives each rank its own seed: start all from rank 0's
+    # weights (zs.optim does this too; jt.optim only after its first step).
+    dist.broadcast_parameters(model)
     opt_choice = getattr(args, "optimizer", "zhusuan")
     optimizer = make_optimizer(opt_choice, model.parameters(), args.lr)
     objects = {"generator": generator, "variational": variational,
@@ -311,15 +351,17 @@ def train(args, make_objective, title, bound_name="ELBO"):
                "max_steps": args.max_steps, "eval_n": eval_n}
     if args.resume:
         state = resume_checkpoint(args.out_dir, objects, options)
-        print(f"resumed from {args.out_dir} after epoch {state['epoch']}, step "
-              f"{state['steps']}")
+        say(f"resumed from {args.out_dir} after epoch {state['epoch']}, step "
+            f"{state['steps']}")
     else:
         save_checkpoint(args.out_dir, objects, state, options)
     stream = MetricsStream(args.out_dir, state["records"])
     opt_name = (f"zs.optim.Adam ({optimizer.backend})" if opt_choice == "zhusuan"
                 else "jt.optim.Adam")
-    print(f"backend: {backend}; optimizer: {opt_name}; {dataset}: {len(x_train)} "
-          f"train, {len(x_test)} test images")
+    say(f"backend: {backend}; optimizer: {opt_name}; {dataset}: {len(x_train)} "
+        f"train, {len(x_test)} test images")
+    if world > 1:
+        say(f"MPI: {world} processes, global batch {bs} = {world} x {lbs}")
 
     def summary():
         return {
@@ -337,6 +379,7 @@ def train(args, make_objective, title, bound_name="ELBO"):
             "z_dim": args.z_dim,
             "lr": args.lr,
             "seed": args.seed,
+            "processes": world,
         }
 
     num_batches = len(x_train) // bs  # the tutorial drops the last partial batch
@@ -348,14 +391,15 @@ def train(args, make_objective, title, bound_name="ELBO"):
         x_epoch = zs.datasets.binarize(x_train[order], rng)  # only what is used
         bar = tqdm(range(state["epoch_step"], num_batches),
                    desc=f"epoch {epoch + 1}/{args.epochs}", unit="step", leave=False,
-                   mininterval=BAR_INTERVAL)
+                   mininterval=BAR_INTERVAL, disable=not dist.is_main())
         t0 = time.perf_counter()
         for step in bar:
-            jt.set_seed(zs.utils.derive_seed(args.seed, "step", state["steps"]))
-            x = jt.array(x_epoch[step * bs:(step + 1) * bs])
+            jt.set_seed(dist.rank_seed(zs.utils.derive_seed(args.seed, "step",
+                                                            state["steps"])))
+            x = jt.array(x_epoch[step * bs:(step + 1) * bs][rows])
             loss = model({'x': x})
-            optimizer.step(loss)
-            value = loss.item()
+            optimizer.step(loss)  # under MPI: the gradients' mean over the ranks
+            value = dist.all_reduce_mean(loss).item()  # the global batch's loss
             if not math.isfinite(value):
                 raise FloatingPointError(f"loss is {value} at epoch {epoch + 1}, step "
                                          f"{step} (global step {state['steps'] + 1})")
@@ -378,9 +422,9 @@ def train(args, make_objective, title, bound_name="ELBO"):
         seconds = state["epoch_seconds"] + time.perf_counter() - t0
         state["train_seconds"] += seconds
         bar.close()
-        jt.set_seed(zs.utils.derive_seed(args.seed, "eval", epoch))
+        jt.set_seed(dist.rank_seed(zs.utils.derive_seed(args.seed, "eval", epoch)))
         test_elbo = evaluate_elbo(model, generator, variational, x_test_bin[:eval_n],
-                                  bs)
+                                  lbs)
         state["train_elbo"].append(state["elbo_sum"] / num_batches)
         state["test_elbo"].append(test_elbo)
         state["epoch"] = epoch + 1
@@ -389,43 +433,51 @@ def train(args, make_objective, title, bound_name="ELBO"):
                   "seconds": seconds}
         state["records"].append(record)
         state.update(epoch_step=0, elbo_sum=0.0, run_sum=0.0, epoch_seconds=0.0)
-        print(f"epoch {epoch + 1}/{args.epochs}: train {bound_name} "
-              f"{state['train_elbo'][-1]:.2f}, test {bound_name} {test_elbo:.2f} "
-              f"({num_batches / seconds:.1f} steps/s)")
+        say(f"epoch {epoch + 1}/{args.epochs}: train {bound_name} "
+            f"{state['train_elbo'][-1]:.2f}, test {bound_name} {test_elbo:.2f} "
+            f"({num_batches / seconds:.1f} steps/s)")
         save_checkpoint(args.out_dir, objects, state, options)
         stream.append(record)
         stream.write(dict(summary(), complete=False))
 
-    # Pictures: test images, their reconstructions, samples from the prior.
-    n_show = 64
-    jt.set_seed(zs.utils.derive_seed(args.seed, "pictures"))
-    with jt.no_grad():
-        xb = x_test_bin[:bs]
-        q = variational({'x': jt.array(xb)})
-        z = q.nodes['z'].dist.mean  # reconstruct from the posterior mean
-        recon = generator({'z': z, 'x': jt.array(xb)}).cache['x_mean'].numpy()
-        prior = generator({}).cache['x_mean'].numpy()
-    save_image_grid(x_test[:n_show], os.path.join(args.out_dir, "test_images.png"))
-    save_image_grid(recon[:n_show], os.path.join(args.out_dir, "reconstructions.png"))
-    save_image_grid(prior[:n_show], os.path.join(args.out_dir, "prior_samples.png"))
-    plot_curves({f"train {bound_name}": state["train_elbo"],
-                 f"test {bound_name}": state["test_elbo"]},
-                os.path.join(args.out_dir, "learning_curve.png"),
-                title=f"{title} on {dataset} ({backend} backend)")
+    # Pictures: test images, their reconstructions, samples from the prior
+    # (by rank 0 alone, from a global batch, as in a one-process run).
+    @dist.main_only
+    def pictures():
+        n_show = 64
+        jt.set_seed(zs.utils.derive_seed(args.seed, "pictures"))
+        generator.batch_size = variational.batch_size = bs
+        with jt.no_grad():
+            xb = x_test_bin[:bs]
+            q = variational({'x': jt.array(xb)})
+            z = q.nodes['z'].dist.mean  # reconstruct from the posterior mean
+            recon = generator({'z': z, 'x': jt.array(xb)}).cache['x_mean'].numpy()
+            prior = generator({}).cache['x_mean'].numpy()
+        generator.batch_size = variational.batch_size = lbs
+        save_image_grid(x_test[:n_show], os.path.join(args.out_dir, "test_images.png"))
+        save_image_grid(recon[:n_show], os.path.join(args.out_dir, "reconstructions.png"))
+        save_image_grid(prior[:n_show], os.path.join(args.out_dir, "prior_samples.png"))
+        plot_curves({f"train {bound_name}": state["train_elbo"],
+                     f"test {bound_name}": state["test_elbo"]},
+                    os.path.join(args.out_dir, "learning_curve.png"),
+                    title=f"{title} on {dataset} ({backend} backend)")
+
+    pictures()
 
     is_n = len(x_test) if args.is_n is None else min(args.is_n, len(x_test))
     ll_method = getattr(args, "ll_method", "is")
     ll, test_ll = None, None
     if ll_method in ("is", "both"):
-        jt.set_seed(zs.utils.derive_seed(args.seed, "test_ll"))
-        ll = evaluate_ll(generator, variational, x_test_bin[:is_n], bs, args.is_k)
+        jt.set_seed(dist.rank_seed(zs.utils.derive_seed(args.seed, "test_ll")))
+        ll = evaluate_ll(generator, variational, x_test_bin[:is_n], lbs, args.is_k)
         test_ll = float(ll.mean())
-        np.save(os.path.join(args.out_dir, "test_ll.npy"), ll)  # per image, for subsets
-        print(f"test log-likelihood (k={args.is_k}, {is_n} images): {test_ll:.2f} nats")
+        if dist.is_main():  # per image, for subsets
+            np.save(os.path.join(args.out_dir, "test_ll.npy"), ll)
+        say(f"test log-likelihood (k={args.is_k}, {is_n} images): {test_ll:.2f} nats")
     ais = {}
     if ll_method in ("ais", "both"):
-        jt.set_seed(zs.utils.derive_seed(args.seed, "ais"))
-        ais = ais_metrics(generator, variational, x_test_bin, ll, bs, args)
+        jt.set_seed(dist.rank_seed(zs.utils.derive_seed(args.seed, "ais")))
+        ais = ais_metrics(generator, variational, x_test_bin, ll, lbs, args)
     if test_ll is None:
         test_ll = ais["test_ll_ais"]
 
@@ -435,7 +487,7 @@ def train(args, make_objective, title, bound_name="ELBO"):
         metrics["first_losses"] = state["losses"]
     metrics.update(ais)
     stream.write(metrics)
-    print(f"wrote {args.out_dir}/metrics.json and pictures")
+    say(f"wrote {args.out_dir}/metrics.json and pictures")
     return metrics
 
 
