@@ -75,7 +75,7 @@ def test_sdist_has_what_the_build_needs(built):
     tracked = _run(["git", "-C", str(ROOT), "ls-files", "csrc"]).stdout.split()
     assert tracked and set(tracked) <= names, set(tracked) - names
     for need in ("CMakeLists.txt", "pyproject.toml", "zhusuan/__init__.py",
-                 "zhusuan/kernels/jit.py", "README.md", "LICENSE"):
+                 "zhusuan/kernels/jit.py", "zhusuan/py.typed", "README.md", "LICENSE"):
         assert need in names, need
     assert not [n for n in names if n.endswith(".so") or "egg-info" in n], names
 
@@ -91,6 +91,7 @@ def test_wheel_has_the_module_and_the_headers(built):
     shipped = {n[len(prefix):] for n in names if n.startswith(prefix)}
     assert headers and headers == shipped, headers ^ shipped
     assert not [n for n in names if n.startswith("zhusuan/_C_cuda")]  # CUDA is opt-in
+    assert "zhusuan/py.typed" in names  # PEP 561: the hints are for users' type checkers
     ver = zhusuan.__version__
     assert Path(wheel).name.startswith(f"zhusuan-{ver}-")
     assert f"zhusuan-{ver}.dist-info/METADATA" in names
