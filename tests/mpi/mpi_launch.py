@@ -37,9 +37,12 @@ def environment(**extra):
 
 
 def mpirun_command(n, *args):
-    """``mpirun -np n python args...`` as the tests (and the docs) run it."""
+    """``mpirun -np n python args...`` as the tests (and the docs) run it: as
+    root, on a machine shared with other jobs (no binding to cores, waiting
+    ranks yield their core instead of spinning: 5x faster here when another
+    job holds a core)."""
     return ["mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none",
-            "-np", str(n), sys.executable, *args]
+            "--mca", "mpi_yield_when_idle", "1", "-np", str(n), sys.executable, *args]
 
 
 def run(cmd, timeout=900, env=None, check=True):
