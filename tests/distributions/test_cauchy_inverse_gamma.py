@@ -1,5 +1,5 @@
-"""Cauchy, HalfCauchy and InverseGamma (plain-Jittor densities, to be moved
-onto the fused family op) against scipy.
+"""Cauchy, HalfCauchy and InverseGamma (on the fused family op; its
+backends' parity is tests/kernels/test_family_parity.py) against scipy.
 
 What is checked, in float32 and float64: log-densities against
 ``scipy.stats`` (broadcast parameters [3] and [4, 1] against values

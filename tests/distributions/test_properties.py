@@ -121,6 +121,13 @@ FAMILIES = {
              lambda x, p: stats.beta.logpdf(x, p["alpha"], p["beta"])),
     "StudentT": ([{"df": _u(0.5, 8), "loc": _n(), "scale": _u(0.5, 2)}], _n(2.0),
                  lambda x, p: stats.t.logpdf(x, p["df"], p["loc"], p["scale"])),
+    "Cauchy": ([{"loc": _n(), "scale": _u(0.5, 2)}], _n(4.0),
+               lambda x, p: stats.cauchy.logpdf(x, p["loc"], p["scale"])),
+    "HalfCauchy": ([{"scale": _u(0.5, 2)}], lambda r, s: np.abs(4.0 * r.normal(size=s)),
+                   lambda x, p: stats.halfcauchy.logpdf(x, scale=p["scale"])),
+    "InverseGamma": ([{"alpha": _u(0.5, 5), "beta": _u(0.5, 2)}],
+                     lambda r, s: 1.0 / r.gamma(2.0, size=s),
+                     lambda x, p: stats.invgamma.logpdf(x, p["alpha"], scale=p["beta"])),
 }
 
 

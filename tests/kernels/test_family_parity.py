@@ -91,6 +91,15 @@ def _inputs(family, rng):
     if family == "StudentT":
         x, p = 2 * n(size=shape), [u(0.5, 6, D), n(size=(B, 1)), u(0.5, 2, D)]
         return x, p, lambda x, df, m, s: stats.t.logpdf(x, df, m, s)
+    if family == "Cauchy":
+        x, p = 4 * n(size=shape), [n(size=D), u(0.5, 2, (B, 1))]
+        return x, p, lambda x, a, b: stats.cauchy.logpdf(x, a, b)
+    if family == "HalfCauchy":
+        return np.abs(4 * n(size=shape)), [u(0.5, 2, D)], \
+            lambda x, s: stats.halfcauchy.logpdf(x, scale=s)
+    if family == "InverseGamma":
+        x, p = 1 / rng.gamma(2.0, size=shape), [u(0.3, 5, D), u(0.5, 2, (B, 1))]
+        return x, p, lambda x, a, b: stats.invgamma.logpdf(x, a, scale=b)
     raise AssertionError(f"no inputs for family {family}")
 
 
@@ -244,3 +253,49 @@ def test_jit_float32_families_against_scipy(family, restore_backend):
     names = ["d/dx"] + [f"d/d{n}" for n in FAMILIES[family]]
     for g, r, name in zip(got[1:], ref, names, strict=True):
         _close(g, r, TOL["float32"], f"{family} jit float32 {name} vs float64 reference")
+
+
+# -- the Cauchy families' far tails -------------------------------------------------------
+# log1p(z^2) is computed as 2 (log|d| - log s) + log1p(1 / z^2) for |z| > 1
+# (families.h): z^2 overflows float32 from |z| ~ 1.8e19 and float64 from
+# ~1.3e154, and z itself where s is tiny. The oracle: the same closed form in
+# mpmath-free float64 logs, log p = -log(pi s) - 2 log|z| - log1p(1/z^2),
+# evaluated from the float-rounded inputs; gradients against the closed
+# forms d/dx = -2 / (s (z + 1/z)), d/ds = (1 - 2 / (1 + z^2)) / s.
+@pytest.mark.parametrize("backend", ["native", "jit", "jittor"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cauchy_far_tail_is_finite_and_exact(backend, dtype, restore_backend):
+    why = _available(backend) if backend != "jittor" else None
+    if why:
+        pytest.skip(f"backend {backend!r} not available: {why}")
+    kernels.set_backend(backend)
+    big = 1e30 if dtype == "float32" else 1e200
+    x = np.array([0.0, 0.5, -3.0, big, -big, 2e-30], dtype=dtype)
+    scale = np.array([1.0, 2.0, 0.5, 1.0, 1e-5, 1e-35 if dtype == "float32" else 1e-300],
+                     dtype=dtype)
+    with jt.flag_scope(auto_convert_64_to_32=0):
+        xs, ss = jt.array(x), jt.array(scale)
+    out = kernels.family_log_prob("Cauchy", xs, [jt.zeros_like(xs), ss], (), 1.0)
+    gx, gs = jt.grad(out.sum(), [xs, ss])
+    x64, s64 = x.astype(np.float64), scale.astype(np.float64)
+    # |z| in log space (z overflows for the last entries in float32).
+    log_z = np.log(np.abs(np.where(x64 == 0, 1.0, x64))) - np.log(s64)
+    z = np.where(x64 == 0, 0.0, np.sign(x64) * np.exp(np.minimum(log_z, 700)))
+    inv_z2 = np.where(x64 == 0, np.inf, np.exp(-2 * log_z))
+    want = np.where(np.abs(z) > 1, -np.log(np.pi * s64) - 2 * log_z - np.log1p(inv_z2),
+                    -np.log(np.pi * s64) - np.log1p(z * z))
+    got = out.numpy().astype(np.float64)
+    assert np.isfinite(got).all(), f"{backend} {dtype}: {got}"
+    rtol = TOL[dtype] * 10
+    np.testing.assert_allclose(got, want, rtol=rtol, err_msg=f"{backend} {dtype} log_prob")
+    with np.errstate(divide="ignore", over="ignore"):
+        inv_z = np.where(x64 == 0, np.inf, 1 / z)
+        w = np.where(np.abs(z) > 1, 2 * inv_z / (1 + inv_z ** 2), 2 * z / (1 + z * z))
+        q = np.where(np.abs(z) > 1, inv_z ** 2 / (1 + inv_z ** 2), 1 / (1 + z * z))
+    want_gx, want_gs = -w / s64, (1 - 2 * q) / s64
+    for g, wv, name in ((gx, want_gx, "d/dx"), (gs, want_gs, "d/dscale")):
+        g = g.numpy().astype(np.float64)
+        ok = np.isfinite(wv)  # d/dscale at s = 1e-300 is ~1e300: finite in float64
+        assert (np.isfinite(g) == ok).all(), f"{backend} {dtype} {name}: {g} vs {wv}"
+        np.testing.assert_allclose(g[ok], wv[ok], rtol=rtol, atol=0,
+                                   err_msg=f"{backend} {dtype} {name}")

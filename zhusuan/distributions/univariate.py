@@ -8,9 +8,8 @@ BinConcrete, whose density is written here in Jittor ops.
 
 Samples are reparameterised where the family allows it: location-scale and
 inverse-CDF families directly, Gamma, Beta and StudentT through the implicit
-gradients of :func:`zhusuan.distributions.gamma.standard_gamma`. Cauchy,
-HalfCauchy and InverseGamma, like BinConcrete, write their densities in
-Jittor ops (to be moved onto the fused family op's table). Discrete
+gradients of :func:`zhusuan.distributions.gamma.standard_gamma`
+(InverseGamma as ``beta / Gamma(alpha)``). Discrete
 families (Poisson, Geometric, Binomial) sample float counts in the
 distribution's dtype and are never reparameterised.
 """
@@ -906,40 +905,7 @@ class BinConcrete(Distribution):
         return self._reduce(elem, axes, weight)
 
 
-# -- families written in Jittor ops (not yet on the fused family op) -------------------
-# Cauchy, HalfCauchy and InverseGamma compute their log-densities with plain
-# Jittor ops, as BinConcrete does; they are to move onto the fused family op's
-# table (csrc/include/zhusuan/families.h) once that layer's rewrite lands.
-
-
-class _PlainFamily(_Family):
-    """A univariate family whose log-density is Jittor code: ``_elementwise``
-    returns the per-element log-density inside the support; outside it the
-    density is ``-inf`` with zero gradient (the formula sees ``_inside_value``
-    there, so no NaN reaches the gradient)."""
-
-    _inside_value = 1.0
-
-    def _inside(self, given):
-        return None  # the whole real line
-
-    def _elementwise(self, given):
-        raise NotImplementedError
-
-    def _log_prob_reduced(self, given, axes, weight):
-        inside = self._inside(given)
-        if inside is not None:
-            given = jt.where(inside, given, jt.full_like(given, self._inside_value))
-        elem = self._elementwise(given)
-        if inside is not None:
-            elem = jt.where(inside, elem, jt.full_like(elem, float("-inf")))
-        return self._reduce(elem, axes, weight)
-
-
-_LOG_PI = float(np.log(np.pi))
-
-
-class Cauchy(_PlainFamily):
+class Cauchy(_Family):
     r"""Cauchy distribution with location ``loc`` and scale ``scale`` (> 0):
 
     .. math:: \log p(x) = -\log\pi - \log s - \log(1 + z^2),
@@ -950,6 +916,7 @@ class Cauchy(_PlainFamily):
 
     param_names = ("loc", "scale")
     has_rsample = True
+    _family = "Cauchy"
     _param_attrs = ("loc", "scale")
     _kernel_attrs = ("loc", "scale")
 
@@ -978,9 +945,6 @@ class Cauchy(_PlainFamily):
         (scale,) = self._batch_params(self.scale)
         return jt.log(scale) + const(math.log(4 * math.pi), self.dtype)
 
-    def _elementwise(self, given):
-        z = (given - self.loc) / self.scale
-        return -const(_LOG_PI, self.dtype) - jt.log(self.scale) - log1p(z * z)
 
     def _sample(self, n_samples):
         u = self._base_noise(n_samples, _rand_open)
@@ -988,7 +952,7 @@ class Cauchy(_PlainFamily):
                                               * (u - const(0.5, self.dtype)))
 
 
-class HalfCauchy(_PlainFamily):
+class HalfCauchy(_Family):
     r"""The distribution of ``|y|`` for ``y ~ Cauchy(0, scale)``:
 
     .. math:: \log p(x) = \log 2 - \log\pi - \log s - \log(1 + (x / s)^2),
@@ -999,6 +963,7 @@ class HalfCauchy(_PlainFamily):
 
     param_names = ("scale",)
     has_rsample = True
+    _family = "HalfCauchy"
     _support = ">= 0"
     _param_attrs = ("scale",)
     _kernel_attrs = ("scale",)
@@ -1026,20 +991,14 @@ class HalfCauchy(_PlainFamily):
         """``log(2 pi scale)``."""
         return jt.log(self.scale) + const(math.log(2 * math.pi), self.dtype)
 
-    def _inside(self, given):
-        return given >= 0
 
-    def _elementwise(self, given):
-        z = given / self.scale
-        return (const(float(np.log(2.0)) - _LOG_PI, self.dtype) - jt.log(self.scale)
-                - log1p(z * z))
 
     def _sample(self, n_samples):
         u = self._base_noise(n_samples, _rand)
         return self.scale * jt.tan(const(0.5 * np.pi, self.dtype) * u)
 
 
-class InverseGamma(_AlphaBeta, _PlainFamily):
+class InverseGamma(_AlphaBeta, _Family):
     r"""Inverse-Gamma distribution with shape ``alpha`` and scale ``beta``
     (ZhuSuan-TF's parameterisation): the law of ``1 / X`` for
     ``X ~ Gamma(alpha, rate=beta)``,
@@ -1052,6 +1011,7 @@ class InverseGamma(_AlphaBeta, _PlainFamily):
     """
 
     has_rsample = True
+    _family = "InverseGamma"
     _support = "> 0"
 
     def _beta_over_am1(self):
@@ -1085,13 +1045,7 @@ class InverseGamma(_AlphaBeta, _PlainFamily):
         return (a + jt.log(beta) + lgamma(a)
                 - (const(1.0, self.dtype) + a) * digamma(a))
 
-    def _inside(self, given):
-        return given > 0
 
-    def _elementwise(self, given):
-        one = const(1.0, self.dtype)
-        return (self.alpha * jt.log(self.beta) - lgamma(self.alpha)
-                - (self.alpha + one) * jt.log(given) - self.beta / given)
 
     def _sample(self, n_samples):
         shape = self._sample_shape(n_samples)

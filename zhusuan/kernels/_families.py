@@ -21,4 +21,7 @@ FAMILIES = {
     "Gamma": ("alpha", "beta"),
     "Beta": ("alpha", "beta"),
     "StudentT": ("df", "loc", "scale"),
+    "Cauchy": ("loc", "scale"),
+    "HalfCauchy": ("scale",),
+    "InverseGamma": ("alpha", "beta"),
 }

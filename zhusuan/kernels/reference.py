@@ -278,6 +278,39 @@ def _student_t(x, df, loc, scale):
             - half * (df + _c(1.0, x)) * log1p(z * z / df))
 
 
+def _log1p_square(d, s):
+    """log1p((d / s)^2) as families.h computes it: for |z| > 1 as
+    2 log|z| + log1p(1 / z^2), finite where z^2 overflows. Each
+    branch sees only inputs it is defined at (``_safe``), so the masked one
+    sends no NaN into the backward pass."""
+    far = jt.abs(d) > s  # |z| > 1
+    near = jt.logical_not(far)
+    d_far, s_far = _safe(far, d, 2.0), _safe(far, s, 1.0)
+    z_near = _safe(near, d, 0.0) / _safe(near, s, 1.0)
+    # 2 log|z| + log1p(1 / z^2) with log|z| = log|d| - log s: in logs, so no
+    # step of the backward pass forms d / s^2 or s / d^2 (either overflows).
+    two_log_z = _c(2.0, d) * (jt.log(jt.abs(d_far)) - jt.log(s_far))
+    lp_far = two_log_z + log1p(jt.exp(-two_log_z))
+    return jt.where(far, lp_far, log1p(z_near * z_near))
+
+
+def _cauchy(x, loc, scale):
+    return -_c(LOG_PI, x) - jt.log(scale) - _log1p_square(x - loc, scale)
+
+
+def _half_cauchy(x, scale):
+    ok = x >= _c(0.0, x)
+    x = _safe(ok, x, 1.0)
+    return _neg_inf_where(ok, _c(LN2 - LOG_PI, x) - jt.log(scale) - _log1p_square(x, scale))
+
+
+def _inverse_gamma(x, alpha, beta):
+    ok = x > _c(0.0, x)
+    x = _safe(ok, x, 1.0)
+    lp = (alpha * jt.log(beta) - lgamma(alpha) - (alpha + _c(1.0, x)) * jt.log(x) - beta / x)
+    return _neg_inf_where(ok, lp)
+
+
 LN2 = 0.69314718055994530941723212145818
 LOG_PI = 1.1447298858494001741434273513530587
 
@@ -295,6 +328,9 @@ FAMILIES = {
     "Gamma": _gamma,
     "Beta": _beta,
     "StudentT": _student_t,
+    "Cauchy": _cauchy,
+    "HalfCauchy": _half_cauchy,
+    "InverseGamma": _inverse_gamma,
 }
 
 

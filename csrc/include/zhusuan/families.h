@@ -385,6 +385,99 @@ struct StudentT {
   }
 };
 
+// ------------------------------------------------ Cauchy and HalfCauchy --
+// With z = d / s (d = x - loc for Cauchy, x for HalfCauchy):
+//   log1p(z^2) = 2 (log|d| - log s) + log1p(1 / z^2)     for |z| > 1,
+// which stays finite where z^2 (or z itself) overflows; and the two
+// quotients the gradients need,
+//   w = 2 z / (1 + z^2),  q = 1 / (1 + z^2),
+// written in 1 / z for |z| > 1 for the same reason.
+template <typename T>
+ZS_HD T log1p_square(T d, T s) {
+  T z = d / s;
+  T r = T(1) / z;
+  T far = T(2) * (math::log(math::abs(d)) - math::log(s)) + math::log1p(r * r);
+  return math::abs(z) > T(1) ? far : math::log1p(z * z);
+}
+
+template <typename T>
+ZS_HD void cauchy_quotients(T z, T& w, T& q) {
+  T r = T(1) / z;
+  bool far = math::abs(z) > T(1);
+  T rr = T(1) / (T(1) + r * r);
+  T zz = T(1) / (T(1) + z * z);
+  w = far ? T(2) * r * rr : T(2) * z * zz;
+  q = far ? r * r * rr : zz;
+}
+
+//   log p(x) = -log pi - log s - log1p(z^2),  z = (x - loc) / s
+//   d/dx = -w / s,  d/dloc = w / s,  d/ds = (1 - 2 q) / s
+struct Cauchy {
+  static constexpr int kParams = 2;
+  static const char* name() { return "Cauchy"; }
+  static const char* param(int k) { return k == 0 ? "loc" : "scale"; }
+  template <typename T>
+  ZS_HD static T log_prob(T x, T loc, T scale) {
+    const T log_pi = T(1.1447298858494001741434273513530587);
+    return -log_pi - math::log(scale) - log1p_square(x - loc, scale);
+  }
+  template <int K, typename T>
+  ZS_HD static T grad(T x, T loc, T scale) {
+    T inv = T(1) / scale;
+    T w, q;
+    cauchy_quotients((x - loc) * inv, w, q);
+    return K == 0 ? -w * inv : (K == 1 ? w * inv : (T(1) - T(2) * q) * inv);
+  }
+};
+
+// The law of |y|, y ~ Cauchy(0, s):
+//   log p(x) = log 2 - log pi - log s - log1p(z^2),  z = x / s   (x >= 0)
+//   d/dx = -w / s,  d/ds = (1 - 2 q) / s
+struct HalfCauchy {
+  static constexpr int kParams = 1;
+  static const char* name() { return "HalfCauchy"; }
+  static const char* param(int) { return "scale"; }
+  template <typename T>
+  ZS_HD static T log_prob(T x, T scale) {
+    const T log_pi = T(1.1447298858494001741434273513530587);
+    T lp = ln2<T>() - log_pi - math::log(scale) - log1p_square(x, scale);
+    return x >= T(0) ? lp : neg_inf<T>();
+  }
+  template <int K, typename T>
+  ZS_HD static T grad(T x, T scale) {
+    T inv = T(1) / scale;
+    T w, q;
+    cauchy_quotients(x * inv, w, q);
+    T g = K == 0 ? -w * inv : (T(1) - T(2) * q) * inv;
+    return x >= T(0) ? g : T(0);
+  }
+};
+
+// ------------------------------------------------------------- InverseGamma --
+// Shape alpha, scale beta (ZhuSuan-TF's): the law of 1 / X, X ~ Gamma(alpha, rate beta):
+//   log p(x) = alpha log beta - lgamma(alpha) - (alpha + 1) log x - beta / x
+//   d/dx = (beta / x - alpha - 1) / x,  d/dalpha = log beta - digamma(alpha) - log x,
+//   d/dbeta = alpha / beta - 1 / x                                  (x > 0)
+struct InverseGamma {
+  static constexpr int kParams = 2;
+  static const char* name() { return "InverseGamma"; }
+  static const char* param(int k) { return k == 0 ? "alpha" : "beta"; }
+  template <typename T>
+  ZS_HD static T log_prob(T x, T alpha, T beta) {
+    T lp = alpha * math::log(beta) - math::lgamma(alpha) - (alpha + T(1)) * math::log(x) -
+           beta / x;
+    return x > T(0) ? lp : neg_inf<T>();
+  }
+  template <int K, typename T>
+  ZS_HD static T grad(T x, T alpha, T beta) {
+    T inv = T(1) / x;
+    T g = K == 0 ? (beta * inv - alpha - T(1)) * inv
+                 : (K == 1 ? math::log(beta) - math::digamma(alpha) - math::log(x)
+                           : alpha / beta - inv);
+    return x > T(0) ? g : T(0);
+  }
+};
+
 // ----------------------------------------------------- the generic functors --
 // For the engines (ops_impl.h): the log-density of one element, and the
 // upstream gradient g times its derivative with respect to operand K.
@@ -409,7 +502,8 @@ struct GradFn {
 // Every family, for dispatch by name (X is called with each struct name).
 #define ZS_FAMILIES(X)                                                                   \
   X(Laplace) X(Logistic) X(Exponential) X(HalfNormal) X(FoldNormal) X(LogNormal)          \
-      X(Uniform) X(Poisson) X(Geometric) X(Binomial) X(Gamma) X(Beta) X(StudentT)
+      X(Uniform) X(Poisson) X(Geometric) X(Binomial) X(Gamma) X(Beta) X(StudentT)      \
+          X(Cauchy) X(HalfCauchy) X(InverseGamma)
 
 }  // namespace families
 ZHUSUAN_ISA_END
