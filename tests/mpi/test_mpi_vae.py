@@ -1,5 +1,6 @@
 """examples/vae.py under ``mpirun -np 2`` trains as one process does on the
-same global batches, writes its outputs once, and resumes.
+same global batches, writes its outputs once, and resumes; under
+``mpirun -np 1`` it is the plain run.
 
 Equivalence oracle: vae_oracle.py, one plain process (no MPI), computes the
 first 20 steps for the same global batches of 64 from the example's rules:
@@ -121,6 +122,28 @@ def test_killed_run_resumes_under_mpi(tmp_path, mpirun):
         np.testing.assert_array_equal(pa[name], pb[name], err_msg=name)
     with open(broken / "metrics.jsonl") as f:
         assert len(f.read().splitlines()) == 2
+
+
+@needs_data
+def test_one_mpi_process_is_the_plain_run(tmp_path, mpirun, python):
+    """Under ``mpirun -np 1`` rank 0 keeps every seed (rank_seed) and the
+    all-reduces divide by 1: the run is the plain one, bit for bit."""
+    args = ["--dataset", "fashion-mnist", "--epochs", "1", "--max-steps", "10",
+            "--log-losses", "10", "--batch-size", "32", "--seed", "5", "--eval-n", "32",
+            "--is-n", "4", "--is-k", "2"]
+    mpirun(1, VAE, *args, "--out-dir", str(tmp_path / "mpi"))
+    python(VAE, *args, "--out-dir", str(tmp_path / "plain"))
+    with open(tmp_path / "mpi" / "metrics.json") as f:
+        a = json.load(f)
+    with open(tmp_path / "plain" / "metrics.json") as f:
+        b = json.load(f)
+    assert (a["processes"], b["processes"]) == (1, 1)
+    for key in ("first_losses", "train_elbo", "test_elbo", "test_ll"):
+        assert a[key] == b[key], key
+    pa = _params(tmp_path / "mpi" / "checkpoint.zsc")
+    pb = _params(tmp_path / "plain" / "checkpoint.zsc")
+    for name in pa:
+        np.testing.assert_array_equal(pa[name], pb[name], err_msg=name)
 
 
 def test_vae_refuses_a_global_batch_that_does_not_split(tmp_path, mpirun):
