@@ -9,6 +9,7 @@ directories and ``urllib.request.urlopen`` is replaced.
 """
 
 import gzip
+import hashlib
 import io
 import math
 import os
@@ -396,6 +397,14 @@ def test_unknown_dataset_name():
 # ---------------------------------------------------------------------------
 
 
+def pin_served(monkeypatch, arrays):
+    """Pin the fake data set's digests (zmnist.SHA256 holds the real ones),
+    computed here from the arrays with hashlib: what a download must match."""
+    digests = {base: hashlib.sha256(idx_bytes(a.ravel().tolist(), a.shape, "uint8"))
+               .hexdigest() for base, a in arrays.items()}
+    monkeypatch.setitem(zmnist.SHA256, "mnist", digests)
+
+
 class FakeResponse(io.BytesIO):
     def __init__(self, payload, send_length=True):
         super().__init__(payload)
@@ -432,6 +441,7 @@ def test_download_success(tmp_path, isolated_env, monkeypatch):
     # one file comes without a Content-Length header.
     source = tmp_path / "served"
     arrays = make_fake_mnist(source, gz=(True,))
+    pin_served(monkeypatch, arrays)
     good_mirror = zmnist.MNIST_MIRRORS[1]
     requested = []
 
@@ -472,6 +482,7 @@ def test_download_into_data_dir_rejects_bad_payload(
     # downloaded.
     data_dir = tmp_path / "data"
     arrays = make_fake_mnist(data_dir, gz=(False,))
+    pin_served(monkeypatch, arrays)
     served = (data_dir / MNIST_FILES[2]).read_bytes()
     (data_dir / MNIST_FILES[2]).unlink()
     requested = []
@@ -501,6 +512,37 @@ def test_download_all_mirrors_bad_payload(tmp_path, isolated_env, monkeypatch):
         load_mnist(data_dir=tmp_path / "d")
     assert "truncated" in str(info.value)
     assert list((tmp_path / "d").iterdir()) == []
+
+
+def test_download_with_other_content_is_refused(tmp_path, isolated_env, monkeypatch):
+    """A well-formed IDX file whose content is not the published data (the
+    real digests are pinned) is refused on every mirror, named with both
+    digests, and not kept."""
+    source = tmp_path / "served"
+    make_fake_mnist(source, gz=(True,))
+    payload = (source / (MNIST_FILES[0] + ".gz")).read_bytes()
+    monkeypatch.setattr(urllib.request, "urlopen",
+                        lambda url, timeout=None, **kw: FakeResponse(payload))
+    with pytest.raises(FileNotFoundError, match="Downloading failed") as info:
+        load_mnist(data_dir=tmp_path / "d")
+    got = hashlib.sha256(gzip.decompress(payload)).hexdigest()
+    message = str(info.value)
+    assert got in message and zmnist.SHA256["mnist"][MNIST_FILES[0]] in message
+    assert message.count("not the published") == len(zmnist.MNIST_MIRRORS)
+    assert list((tmp_path / "d").iterdir()) == []
+
+
+@pytest.mark.skipif(not os.path.isdir(zmnist.FASHION_MNIST_SYSTEM_DIR),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_pinned_fashion_mnist_digests_are_the_system_copys():
+    """The pinned Fashion-MNIST digests against hashlib over gzip's
+    decompression of Debian's files (the published data, re-compressed)."""
+    for base in MNIST_FILES:
+        path = os.path.join(zmnist.FASHION_MNIST_SYSTEM_DIR, base + ".gz")
+        with gzip.open(path, "rb") as f:
+            want = hashlib.sha256(f.read()).hexdigest()
+        assert zmnist.SHA256["fashion-mnist"][base] == want, base
+        assert zmnist.content_sha256(path) == want
 
 
 def test_fashion_mnist_does_not_download_by_default(

@@ -21,6 +21,8 @@ downloading.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import os
 import tempfile
 import urllib.error
@@ -38,6 +40,8 @@ __all__ = [
     "FASHION_MNIST_MIRRORS",
     "FASHION_MNIST_SYSTEM_DIR",
     "DATA_ENV_VAR",
+    "SHA256",
+    "content_sha256",
     "find_dataset",
     "load_mnist",
     "load_fashion_mnist",
@@ -70,6 +74,36 @@ MNIST_MIRRORS = (
 FASHION_MNIST_MIRRORS = (
     "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
 )
+
+#: SHA-256 of each file's decompressed IDX content, as published (MNIST: the
+#: files every mirror above serves; Fashion-MNIST: Zalando Research's, equal
+#: to what Debian's ``dataset-fashion-mnist`` decompresses to). A download
+#: whose content differs is refused and not kept; files already on disk (a
+#: ``data_dir``, the cache, the system copy) are read as they are. Digests of
+#: the content rather than of the ``.gz`` bytes, because repackagers (Debian)
+#: re-compress.
+SHA256 = {
+    "mnist": {
+        "train-images-idx3-ubyte":
+            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "train-labels-idx1-ubyte":
+            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "t10k-images-idx3-ubyte":
+            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "t10k-labels-idx1-ubyte":
+            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte":
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "train-labels-idx1-ubyte":
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "t10k-images-idx3-ubyte":
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "t10k-labels-idx1-ubyte":
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    },
+}
 
 #: Where Debian's ``dataset-fashion-mnist`` package installs the four ``.gz``
 #: files.
@@ -197,12 +231,25 @@ def find_dataset(name: str, data_dir: PathLike | None = None) -> str | None:
     return _find_dir(_canonical_name(name), data_dir)
 
 
-def _fetch(url, dest, timeout):
+def content_sha256(path: PathLike) -> str:
+    """SHA-256 (hex) of an IDX file's content: of the decompressed bytes for a
+    gzipped file, of the file itself otherwise (what :data:`SHA256` pins)."""
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    digest = hashlib.sha256()
+    with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+        for chunk in iter(lambda: f.read(_CHUNK_SIZE), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fetch(url, dest, timeout, sha256=None):
     """Download ``url`` to ``dest`` through a temporary file in the same directory.
 
-    The file only appears under its final name once it is complete and parses as
-    IDX, so an interrupted download or an HTML error page never masquerades as
-    data, and concurrent downloads cannot see a half-written file.
+    The file only appears under its final name once it is complete, parses as
+    IDX and (given ``sha256``) has that content digest, so an interrupted
+    download, an HTML error page or altered data never masquerades as the
+    data set, and concurrent downloads cannot see a half-written file.
     """
     directory = os.path.dirname(dest) or "."
     fd, tmp = tempfile.mkstemp(
@@ -227,6 +274,12 @@ def _fetch(url, dest, timeout):
                     if bar is not None:
                         bar.close()
         read_idx(tmp)  # raises ValueError on a corrupted or non-IDX payload
+        if sha256 is not None:
+            got = content_sha256(tmp)
+            if got != sha256:
+                raise ValueError(
+                    "the data's SHA-256 is {}, not the published {} "
+                    "(zhusuan.datasets.mnist.SHA256); not kept".format(got, sha256))
         os.replace(tmp, dest)
     except BaseException:
         # Also on KeyboardInterrupt: never leave a partial file behind.
@@ -262,7 +315,7 @@ def _download(name, target_dir, mirrors, timeout=_DOWNLOAD_TIMEOUT):
         for mirror in mirrors:
             url = mirror.rstrip("/") + "/" + base + ".gz"
             try:
-                _fetch(url, dest, timeout)
+                _fetch(url, dest, timeout, SHA256[name].get(base))
             except (urllib.error.URLError, OSError, ValueError) as exc:
                 # URLError covers DNS and HTTP errors, OSError socket timeouts
                 # and disk errors, ValueError a payload that is not IDX.
