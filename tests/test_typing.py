@@ -22,6 +22,7 @@ PUBLIC_MODULES = [
     "zhusuan.datasets",
     "zhusuan.debug",
     "zhusuan.diagnostics",
+    "zhusuan.distributed",
     "zhusuan.distributions",
     "zhusuan.evaluation",
     "zhusuan.flows",
