@@ -8,7 +8,9 @@ def broadcast_shapes(*shapes, what=None):
 
     ``what`` names the operands for the error message, e.g. ``["x", "mean"]``.
     """
-    shapes = [tuple(int(d) for d in s) for s in shapes]
+    shapes = [tuple(map(int, s)) for s in shapes]
+    if shapes and all(s == shapes[0] for s in shapes):
+        return shapes[0]  # the common case, without the per-axis loop
     rank = max((len(s) for s in shapes), default=0)
     out = []
     for i in range(rank):
