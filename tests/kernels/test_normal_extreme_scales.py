@@ -204,3 +204,73 @@ def test_tiny_std_gradient_matches_native_on_reference(float64):
     assert out["jittor"] == out["native"]
     assert out["native"][1] == -1.0 / 1e-30  # the division, rounded once
     assert out["native"][0] == float(np.float32(-1.0) / np.float32(1e-30))
+
+
+# -- the families given log sigma: HalfNormal, FoldNormal, LogNormal ----------------------
+# The same scaling through normal.h (families.h) and _Standardise (the
+# reference). Oracle: the closed forms with 40 digits, rounded to the dtype.
+# HalfNormal(logstd=s) at x, z = x e^-s:
+#   log p = log 2 - log(2 pi)/2 - s - z^2/2,  d/dx = -z e^-s,  d/ds = z^2 - 1.
+# FoldNormal(mean=0, logstd=s) is the same law. LogNormal(mean=0, logstd=s)
+# at x = 1 (z = 0): log p = -s - log(2 pi)/2, d/dx = -1, d/ds = -1.
+_FAMILY_SCALES = {"float32": (-90.0, -40.0, 40.0, 85.0),
+                  "float64": (-750.0, -400.0, 400.0, 705.0)}
+_FAMILY_X = {"float32": (0.0, 1e-30, 1.0), "float64": (0.0, 1e-300, 1.0)}
+
+
+def _half_normal_exact(x, s):
+    ctx = decimal.Context(prec=40, Emax=10**6, Emin=-10**6)
+    X, S = ctx.create_decimal(x), ctx.create_decimal(s)
+    inv = ctx.exp(-S)
+    z = X * inv
+    ln2 = ctx.ln(decimal.Decimal(2))
+    c = ctx.ln(2 * decimal.Decimal(math.pi)) / 2
+    lp = ln2 - c - S - z * z / 2
+    return [(float(lp), float(abs(S) + z * z / 2 + 2)),
+            (float(-z * inv), float(abs(z * inv))),
+            (float(z * z - 1), float(z * z + 1))]
+
+
+def _rounded(v, dtype):
+    with np.errstate(over="ignore"):
+        return float(np.asarray(v, dtype))
+
+
+@pytest.mark.parametrize("family", ["HalfNormal", "FoldNormal", "LogNormal"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_log_sigma_families_exact_at_extreme_scales(backend, family, dtype, request):
+    if dtype == "float64":
+        request.getfixturevalue("float64")
+    D = zs.distributions
+    eps = float(np.finfo(dtype).eps)
+    tiny = float(np.finfo(dtype).tiny)
+    for s in _FAMILY_SCALES[dtype]:
+        xs = (1.0,) if family == "LogNormal" else _FAMILY_X[dtype]
+        for x in xs:
+            # Shape [2], not [1]: Jittor 1.3.11 miscompiles float64 kernels
+            # that read a shape-[1] input twice (tests/kernels/test_parity.py).
+            ls = jt.array(np.array([s, s], dtype))
+            xv = jt.array(np.array([x, x], dtype))
+            if family == "HalfNormal":
+                d = D.HalfNormal(logstd=ls)
+            elif family == "FoldNormal":
+                d = D.FoldNormal(mean=jt.zeros([2], dtype), logstd=ls)
+            else:
+                d = D.LogNormal(mean=jt.zeros([2], dtype), logstd=ls)
+            lp = d.log_prob(xv)
+            gx, gs = jt.grad(lp.sum(), [xv, ls])
+            got = [float(v.numpy()[0]) for v in (lp, gx, gs)]
+            if family == "LogNormal":
+                c = 0.5 * math.log(2 * math.pi)
+                want = [(-s - c, abs(s) + 1), (-1.0, 1.0), (-1.0, 1.0)]
+            else:
+                want = _half_normal_exact(x, s)
+            for name, g, (w, mag) in zip(("log_prob", "d/dx", "d/dlogstd"), got, want,
+                                         strict=True):
+                w = _rounded(w, dtype)
+                what = f"{family} {dtype} logstd={s} x={x} {name}: got {g!r}, want {w!r}"
+                if math.isinf(w):
+                    assert g == w, what
+                else:
+                    assert math.isfinite(g), what
+                    assert abs(g - w) <= ULPS * eps * mag + 4 * tiny, what

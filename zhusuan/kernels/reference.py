@@ -97,7 +97,9 @@ class _Standardise(jt.Function):
 
     def grad(self, g):
         g_d = _unfused(_unfused(g * self.f2) * self.f1)
-        g_s = jt.where(self.live, -(g * self.z), jt.zeros_like(self.z))
+        # 0 where no gradient arrives (g = 0 times an overflowed z is NaN).
+        live = jt.logical_and(self.live, g != const(0.0, dtype_name(g)))
+        g_s = jt.where(live, -(g * self.z), jt.zeros_like(self.z))
         return g_d, g_s
 
 
@@ -202,17 +204,28 @@ def _exponential(x, rate):
     return _neg_inf_where(x >= _c(0.0, x), jt.log(rate) - rate * x)
 
 
+# The families given log sigma scale by 1 / sigma through _Standardise (two
+# finite factors, as families.h through normal.h): exact for every finite
+# log sigma.
 def _half_normal(x, logstd):
-    z = x * jt.exp(-logstd)
+    z = _Standardise.apply(x, logstd)
     lp = _c(LN2 - HALF_LOG_2PI, x) - logstd - _c(0.5, x) * z * z
     return _neg_inf_where(x >= _c(0.0, x), lp)
 
 
 def _fold_normal(x, mean, logstd):
-    inv = jt.exp(-logstd)
-    a, b = (x - mean) * inv, (x + mean) * inv
-    t = _c(2.0, x) * x * mean * inv * inv
-    lp = (-_c(0.5, x) * jt.minimum(a * a, b * b) + log1p(jt.exp(-jt.abs(t)))
+    a = _Standardise.apply(x - mean, logstd)
+    b = _Standardise.apply(x + mean, logstd)
+    # t = 2 x mean / sigma^2, exactly 0 when x or mean is (as families.h).
+    zero = jt.logical_or(x == _c(0.0, x), mean == _c(0.0, x))
+    nonzero = jt.logical_not(zero)
+    u = _Standardise.apply(_safe(nonzero, x, 1.0), logstd)
+    v = _Standardise.apply(_safe(nonzero, mean, 1.0), logstd)
+    t = jt.where(zero, jt.zeros_like(x), _c(2.0, x) * u * v)
+    # The residual of smaller magnitude, selected (not min(a^2, b^2), whose
+    # gradient multiplies the other branch's inf by 0 where z overflows).
+    c = jt.where(jt.abs(a) <= jt.abs(b), a, b)
+    lp = (-_c(0.5, x) * c * c + log1p(jt.exp(-jt.abs(t)))
           - _c(HALF_LOG_2PI, x) - logstd)
     return _neg_inf_where(x >= _c(0.0, x), lp)
 
@@ -221,7 +234,7 @@ def _log_normal(x, mean, logstd):
     ok = x > _c(0.0, x)
     x = _safe(ok, x, 1.0)
     y = jt.log(x)
-    z = (y - mean) * jt.exp(-logstd)
+    z = _Standardise.apply(y - mean, logstd)
     lp = -y - logstd - _c(HALF_LOG_2PI, x) - _c(0.5, x) * z * z
     return _neg_inf_where(ok, lp)
 

@@ -28,6 +28,7 @@
 #pragma once
 
 #include "common.h"
+#include "normal.h"
 #include "special.h"
 
 namespace zhusuan {
@@ -115,21 +116,22 @@ struct Exponential {
 // In the log of the scale sigma of the underlying Normal:
 //   z = x / sigma,  log p(x) = log 2 - log(2 pi) / 2 - log sigma - z^2 / 2
 //   d/dx = -z / sigma,  d/dlog sigma = z^2 - 1      (x >= 0)
+// z and z / sigma come from normal.h (standardise, over_std), as in every
+// family given log sigma: exact for every finite log sigma.
 struct HalfNormal {
   static constexpr int kParams = 1;
   static const char* name() { return "HalfNormal"; }
   static const char* param(int) { return "logstd"; }
   template <typename T>
   ZS_HD static T log_prob(T x, T logstd) {
-    T z = x * math::exp(-logstd);
+    T z = normal::standardise<true>(x, T(0), logstd);
     T lp = ln2<T>() - math::half_log_2pi<T>() - logstd - T(0.5) * z * z;
     return x >= T(0) ? lp : neg_inf<T>();
   }
   template <int K, typename T>
   ZS_HD static T grad(T x, T logstd) {
-    T inv = math::exp(-logstd);
-    T z = x * inv;
-    T g = K == 0 ? -z * inv : z * z - T(1);
+    T z = normal::standardise<true>(x, T(0), logstd);
+    T g = K == 0 ? -normal::over_std<true>(z, logstd) : z * z - T(1);
     return x >= T(0) ? g : T(0);
   }
 };
@@ -147,27 +149,37 @@ struct FoldNormal {
   static constexpr int kParams = 2;
   static const char* name() { return "FoldNormal"; }
   static const char* param(int k) { return k == 0 ? "mean" : "logstd"; }
+  // a, b and t = 2 (x / sigma) (mean / sigma), each scaled by 1 / sigma as
+  // normal.h's standardise does (two finite factors where exp(-log sigma)
+  // alone over- or underflows), so that every finite log sigma is exact.
+  template <typename T>
+  ZS_HD static void parts(T x, T mean, T logstd, T& a, T& b, T& t) {
+    a = normal::standardise<true>(x, mean, logstd);
+    b = normal::standardise<true>(x, -mean, logstd);
+    T u = normal::standardise<true>(x, T(0), logstd);
+    T v = normal::standardise<true>(mean, T(0), logstd);
+    // t is exactly 0 when x or mean is (u * v would be inf * 0 where the
+    // other overflows; a^2 or b^2 is then inf and log p is -inf).
+    t = (x == T(0) || mean == T(0)) ? T(0) : T(2) * u * v;
+  }
   template <typename T>
   ZS_HD static T log_prob(T x, T mean, T logstd) {
-    T inv = math::exp(-logstd);
-    T a = (x - mean) * inv;
-    T b = (x + mean) * inv;
+    T a, b, t;
+    parts(x, mean, logstd, a, b, t);
     T a2 = a * a, b2 = b * b;
     T m = a2 < b2 ? a2 : b2;
-    T t = T(2) * x * mean * inv * inv;
     T lp = -T(0.5) * m + math::softplus_tail(t) - math::half_log_2pi<T>() - logstd;
     return x >= T(0) ? lp : neg_inf<T>();
   }
   template <int K, typename T>
   ZS_HD static T grad(T x, T mean, T logstd) {
-    T inv = math::exp(-logstd);
-    T a = (x - mean) * inv;
-    T b = (x + mean) * inv;
-    T t = T(2) * x * mean * inv * inv;
+    T a, b, t;
+    parts(x, mean, logstd, a, b, t);
     T wa, wb;
     math::sigmoid_pair(t, wa, wb);
-    T g = K == 0 ? -(wa * a + wb * b) * inv
-                 : (K == 1 ? (wa * a - wb * b) * inv : wa * a * a + wb * b * b - T(1));
+    T g = K == 0 ? -normal::over_std<true>(wa * a + wb * b, logstd)
+                 : (K == 1 ? normal::over_std<true>(wa * a - wb * b, logstd)
+                           : wa * a * a + wb * b * b - T(1));
     return x >= T(0) ? g : T(0);
   }
 };
@@ -183,15 +195,15 @@ struct LogNormal {
   template <typename T>
   ZS_HD static T log_prob(T x, T mean, T logstd) {
     T y = math::log(x);
-    T z = (y - mean) * math::exp(-logstd);
+    T z = normal::standardise<true>(y, mean, logstd);
     T lp = -y - logstd - math::half_log_2pi<T>() - T(0.5) * z * z;
     return x > T(0) ? lp : neg_inf<T>();
   }
   template <int K, typename T>
   ZS_HD static T grad(T x, T mean, T logstd) {
-    T inv = math::exp(-logstd);
-    T z = (math::log(x) - mean) * inv;
-    T g = K == 0 ? -(T(1) + z * inv) / x : (K == 1 ? z * inv : z * z - T(1));
+    T z = normal::standardise<true>(math::log(x), mean, logstd);
+    T zs = normal::over_std<true>(z, logstd);
+    T g = K == 0 ? -(T(1) + zs) / x : (K == 1 ? zs : z * z - T(1));
     return x > T(0) ? g : T(0);
   }
 };
