@@ -60,11 +60,11 @@ class LogHalfCauchy(zs.distributions.HalfCauchy):
 
     _support = None
 
-    def _inside(self, given):
-        return None
-
-    def _elementwise(self, given):
-        return super()._elementwise(jt.exp(given)) + given
+    def _log_prob_reduced(self, given, axes, weight):
+        # HalfCauchy's fused log-density at e^u, plus the log-Jacobian u,
+        # reduced over the same axes with the same weight.
+        return (super()._log_prob_reduced(jt.exp(given), axes, weight)
+                + self._reduce(given, axes, weight))
 
     def _sample(self, n_samples):
         return jt.log(super()._sample(n_samples))
