@@ -170,13 +170,20 @@ def _from_numpy(out: np.ndarray, arr: np.ndarray, x: Any) -> Any:
     return out  # a list or a NumPy scalar: an array of the same shape
 
 
-def _all_reduce(x: T, op: str) -> T:
-    if isinstance(x, jt.Var):
-        return x.mpi_all_reduce(op) if in_mpi() else x
+def _collective(x: T, fn: Callable[[jt.Var], jt.Var]) -> T:
+    """``fn`` (a Jittor MPI operator on a Var) applied to ``x``: a Var gives
+    a Var; a number or NumPy array goes through a float64 Var and comes back
+    as its own type. Without MPI, ``x``."""
     if not in_mpi():
         return x
+    if isinstance(x, jt.Var):
+        return fn(x)
     var, arr = _to_var(x)
-    return _from_numpy(var.mpi_all_reduce(op).numpy(), arr, x)
+    return _from_numpy(fn(var).numpy(), arr, x)
+
+
+def _all_reduce(x: T, op: str) -> T:
+    return _collective(x, lambda v: v.mpi_all_reduce(op))
 
 
 def all_reduce_mean(x: T) -> T:
@@ -236,12 +243,7 @@ def broadcast(x: T, root: int = 0) -> T:
     """``x`` as rank ``root`` has it, on every rank (Jittor's
     ``mpi_broadcast``). A Var gives a Var; a number or NumPy array gives
     the same type (through float64). Without MPI, ``x``."""
-    if isinstance(x, jt.Var):
-        return x.mpi_broadcast(root) if in_mpi() else x
-    if not in_mpi():
-        return x
-    var, arr = _to_var(x)
-    return _from_numpy(var.mpi_broadcast(root).numpy(), arr, x)
+    return _collective(x, lambda v: v.mpi_broadcast(root))
 
 
 def broadcast_parameters(params: jt.Module | Iterable[jt.Var], root: int = 0) -> None:
