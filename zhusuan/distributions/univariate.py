@@ -316,6 +316,11 @@ class _LocScale(_Family):
         self.loc, self.scale = p["loc"], p["scale"]
         self._check("scale", self.scale, self.scale > 0, "> 0")
 
+    @property
+    def mean(self) -> jt.Var:
+        """``loc`` (both location-scale families here are symmetric about it)."""
+        return self._batch_params(self.loc)[0]
+
 
 class Laplace(_LocScale):
     r"""Laplace distribution: :math:`\log p(x) = -|x - \mathrm{loc}|/b - \log 2b`.
@@ -333,10 +338,6 @@ class Laplace(_LocScale):
         lower = jt.log(two * u)
         upper = -jt.log(two - two * u)
         return self.loc + self.scale * jt.where(u < half, lower, upper)
-
-    @property
-    def mean(self) -> jt.Var:
-        return self._batch_params(self.loc)[0]
 
     @property
     def variance(self) -> jt.Var:
@@ -361,10 +362,6 @@ class Logistic(_LocScale):
     def _sample(self, n_samples):
         u = self._base_noise(n_samples, _rand_open)
         return self.loc + self.scale * (jt.log(u) - log1p(-u))
-
-    @property
-    def mean(self) -> jt.Var:
-        return self._batch_params(self.loc)[0]
 
     @property
     def variance(self) -> jt.Var:
